@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP goes to Django, /socket.io/ to the realtime layer."""
+"""ASGI entry point: /socket.io/ goes to the realtime layer, all other HTTP to Django."""
 
 import os
 
@@ -7,4 +7,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "banter.settings")
 django_asgi_app = get_asgi_application()
 
-application = django_asgi_app
+from banter.realtime.server import build_application  # noqa: E402  (needs Django set up)
+
+application = build_application(django_asgi_app)

@@ -237,6 +237,14 @@ BANTER = {
     "AUTH_EXPIRY_GRACE": env_float("AUTH_EXPIRY_GRACE", 30.0),
     "REST_RATE_PER_MINUTE": env_int("REST_RATE_PER_MINUTE", 600),
     "CALL_RING_TIMEOUT": env_float("CALL_RING_TIMEOUT", 60.0),
+    # Socket event rate limits per user and class: "tokens/period_seconds[/burst]".
+    "RATE_LIMITS": {
+        "default": os.environ.get("RATE_LIMIT_DEFAULT", "600/60/60"),
+        "message": os.environ.get("RATE_LIMIT_MESSAGE", "100/60/20"),
+        "typing": os.environ.get("RATE_LIMIT_TYPING", "20/10/10"),
+        "join": os.environ.get("RATE_LIMIT_JOIN", "30/60/10"),
+        "call": os.environ.get("RATE_LIMIT_CALL", "10/60/5"),
+    },
 }
 
 LOGGING = {

@@ -1,0 +1,141 @@
+"""The Banter namespace: JWT connect, the event table, group subscriptions, revocation.
+
+Chat knows nothing of sockets and this module knows nothing of chat: banter/events.py
+wires the two (event table and connect/disconnect hooks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+
+from banter.realtime import auth
+from banter.realtime.broadcast import user_group
+from banter.realtime.dispatch import EventContext, EventSpec, dispatch, run_sync
+from banter.realtime.hub import get_hub
+from banter.realtime.socketio import ConnectRefused, Namespace, Socket
+
+logger = logging.getLogger("banter.realtime.app")
+
+Hook = Callable[[EventContext], Awaitable[None]]
+
+
+class BanterNamespace(Namespace):
+    def __init__(
+        self,
+        events: Mapping[str, EventSpec],
+        on_connect_hooks: Sequence[Hook] = (),
+        on_disconnect_hooks: Sequence[Hook] = (),
+    ) -> None:
+        self.events = events
+        self.on_connect_hooks = on_connect_hooks
+        self.on_disconnect_hooks = on_disconnect_hooks
+        # This process's sockets per user (the per-user connection limit).
+        self.local_sockets: dict[int, set[Socket]] = defaultdict(set)
+        self.socket_count = 0
+
+    async def on_connect(self, socket: Socket, auth_payload: dict[str, Any] | None) -> None:
+        request = socket.request
+        if request.extra.get("origin_denied"):
+            raise ConnectRefused("Origin not allowed", {"code": "origin_not_allowed"})
+        try:
+            user_id, claims = auth.verify_for_connect(auth.handshake_token(auth_payload, request))
+        except ConnectRefused as refused:
+            logger.info(
+                "auth failed code=%s ip=%s origin=%s",
+                (refused.data or {}).get("code"),
+                request.client_ip,
+                request.origin,
+            )
+            raise
+        user = await run_sync(auth.load_active_user, user_id)
+        if user is None:
+            raise ConnectRefused("Token is invalid", {"code": "token_invalid"})
+        if not user.is_active:
+            raise ConnectRefused("User is inactive", {"code": "user_inactive"})
+        limits = settings.BANTER
+        if (
+            self.socket_count >= limits["MAX_CONNECTIONS_PER_PROCESS"]
+            or len(self.local_sockets[user_id]) >= limits["MAX_CONNECTIONS_PER_USER"]
+        ):
+            raise ConnectRefused("Too many connections", {"code": "too_many_connections"})
+        hub = await get_hub()
+
+        async def join_group(group: str) -> None:
+            await hub.join(group, socket)
+            socket.groups.add(group)
+
+        def leave_group(group: str) -> None:
+            hub.leave(group, socket)
+            socket.groups.discard(group)
+
+        ctx = EventContext(
+            socket=socket,
+            user=user,
+            client_ip=request.client_ip,
+            origin=request.origin,
+            join_group=join_group,
+            leave_group=leave_group,
+        )
+        socket.state["ctx"] = ctx
+        self.local_sockets[user_id].add(socket)
+        self.socket_count += 1
+        try:
+            await join_group(user_group(user_id))
+            for hook in self.on_connect_hooks:
+                await hook(ctx)
+        except BaseException:
+            self._forget(socket, ctx)
+            raise
+        auth.schedule_expiry(socket, float(claims["exp"]))
+        logger.info("connect user=%s ip=%s origin=%s transport=%s", user_id,
+                    request.client_ip, request.origin, socket.engine.transport)
+
+    async def on_event(
+        self, socket: Socket, event: str, args: list[Any], ack_id: int | None
+    ) -> None:
+        ctx: EventContext = socket.state["ctx"]
+        await dispatch(ctx, self.events, event, args, ack_id, socket.last_event_size)
+
+    async def on_disconnect(self, socket: Socket, reason: str) -> None:
+        ctx: EventContext | None = socket.state.get("ctx")
+        if ctx is None:
+            return
+        self._forget(socket, ctx)
+        logger.info("disconnect user=%s ip=%s reason=%s", ctx.user_id, ctx.client_ip, reason)
+        for hook in self.on_disconnect_hooks:
+            try:
+                await hook(ctx)
+            except Exception:
+                logger.exception("disconnect hook failed user=%s", ctx.user_id)
+
+    def _forget(self, socket: Socket, ctx: EventContext) -> None:
+        auth.cancel_expiry(socket)
+        for group in list(socket.groups):
+            ctx.leave_group(group)
+        sockets = self.local_sockets.get(ctx.user_id)
+        if sockets is not None and socket in sockets:
+            sockets.discard(socket)
+            self.socket_count -= 1
+            if not sockets:
+                del self.local_sockets[ctx.user_id]
+
+    def on_control(self, socket: Socket, message: dict[str, Any]) -> None:
+        ctx: EventContext | None = socket.state.get("ctx")
+        if ctx is None or not socket.connected:
+            return
+        action = message.get("action")
+        if action == "revoke":
+            reason = message.get("reason", "revoked")
+            socket.emit("error", {"code": "unauthorized", "message": "Session revoked",
+                                  "details": {"reason": reason}})
+            auth.end_session(socket, f"revoked: {reason}")
+        elif action == "subscribe":
+            asyncio.get_running_loop().create_task(ctx.join_group(str(message["target"])))
+        elif action == "unsubscribe":
+            ctx.leave_group(str(message["target"]))

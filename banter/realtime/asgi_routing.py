@@ -1,0 +1,48 @@
+"""ASGI routing shared by the Banter app and the conformance server."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from banter.realtime.transports import RealtimeServer
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+SOCKETIO_PATH = "/socket.io/"
+
+
+def _is_socketio(scope: dict[str, Any]) -> bool:
+    path: str = scope.get("path", "")
+    return path == SOCKETIO_PATH or path == SOCKETIO_PATH[:-1]
+
+
+def realtime_asgi(realtime: RealtimeServer, http_fallback: ASGIApp | None) -> ASGIApp:
+    """HTTP /socket.io/ -> polling, WebSocket /socket.io/ -> consumer, other HTTP -> fallback."""
+    websocket_app = realtime.websocket_consumer()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            if _is_socketio(scope):
+                await websocket_app(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+        elif kind == "http":
+            if _is_socketio(scope):
+                await realtime.http(scope, receive, send)
+            elif http_fallback is not None:
+                await http_fallback(scope, receive, send)
+            else:
+                await send({"type": "http.response.start", "status": 404, "headers": []})
+                await send({"type": "http.response.body", "body": b"Not found"})
+        elif kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    return app

@@ -1,0 +1,93 @@
+"""Socket authentication: token lookup at CONNECT, expiry notices, refresh, revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from banter.accounts.tokens import access_token_verify
+from banter.core.errors import BanterError, ErrorCode
+from banter.realtime.socketio import ConnectRefused
+
+if TYPE_CHECKING:
+    from banter.accounts.models import User
+    from banter.realtime.dispatch import EventContext
+    from banter.realtime.engine import RequestInfo
+    from banter.realtime.socketio import Socket
+
+
+def handshake_token(auth: dict[str, Any] | None, request: RequestInfo) -> str | None:
+    """The token from (in order) the CONNECT payload, the Authorization header, the query."""
+    if auth and isinstance(auth.get("token"), str) and auth["token"]:
+        return str(auth["token"])
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer " and header[7:].strip():
+        return header[7:].strip()
+    return request.query.get("token") or None
+
+
+def verify_for_connect(token: str | None) -> tuple[int, dict[str, Any]]:
+    """(user_id, claims), or ConnectRefused with the data.code of PROTOCOL.md."""
+    if token is None:
+        raise ConnectRefused("Authentication required", {"code": "auth_required"})
+    try:
+        return access_token_verify(token)
+    except BanterError as error:
+        if error.code is ErrorCode.TOKEN_EXPIRED:
+            raise ConnectRefused("Token is expired", {"code": "token_expired"}) from None
+        raise ConnectRefused("Token is invalid", {"code": "token_invalid"}) from None
+
+
+def load_active_user(user_id: int) -> User | None:
+    from banter.accounts.models import User
+
+    return User.objects.filter(pk=user_id).first()
+
+
+def schedule_expiry(socket: Socket, exp: float) -> None:
+    """Warn with `auth:expiring` shortly before exp; after exp plus a grace, disconnect."""
+    cancel_expiry(socket)
+    loop = asyncio.get_running_loop()
+    now = time.time()
+    notice = settings.BANTER["AUTH_EXPIRING_NOTICE"]
+    grace = settings.BANTER["AUTH_EXPIRY_GRACE"]
+    socket.state["auth_timers"] = (
+        loop.call_later(max(0.0, exp - now - notice), _warn, socket, exp),
+        loop.call_later(max(0.0, exp - now + grace), _expire, socket),
+    )
+
+
+def cancel_expiry(socket: Socket) -> None:
+    for timer in socket.state.pop("auth_timers", ()):
+        timer.cancel()
+
+
+def _warn(socket: Socket, exp: float) -> None:
+    socket.emit("auth:expiring", {"exp": int(exp)})
+
+
+def _expire(socket: Socket) -> None:
+    socket.emit("error", {"code": "token_expired", "message": "Token is expired"})
+    end_session(socket, "token expired")
+
+
+def end_session(socket: Socket, reason: str) -> None:
+    """Server-side disconnect; closes the transport too when no namespace remains."""
+    socket.disconnect(reason)
+    if not socket.connection.sockets:
+        socket.engine.close(reason)
+
+
+async def auth_refresh(ctx: EventContext, payload: Any) -> dict[str, Any]:
+    """`auth:refresh {token}`: a fresh access token of the same user extends the socket."""
+    token = payload.get("token") if isinstance(payload, dict) else None
+    if not isinstance(token, str) or not token:
+        raise BanterError(ErrorCode.VALIDATION_ERROR, "token is required", {"fields": {"token": "required"}})
+    user_id, claims = access_token_verify(token)
+    if user_id != ctx.user_id:
+        raise BanterError(ErrorCode.FORBIDDEN, "Token belongs to another user")
+    schedule_expiry(ctx.socket, float(claims["exp"]))
+    return {"exp": int(claims["exp"])}

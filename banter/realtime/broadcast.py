@@ -1,0 +1,87 @@
+"""broadcast_on_commit(): the only way domain code emits real-time events.
+
+The Socket.IO frame is encoded ONCE here, when the service asks, and published to the group
+after the surrounding transaction commits (so clients never see an event for a rolled-back
+write). Every process subscribed to the group writes the same pre-encoded string to each of
+its local sockets: no per-recipient encoding, database access or thread hop.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+
+from banter.realtime import hub
+from banter.realtime.codec import encode_event_frame
+
+
+# Channel layers allow only [A-Za-z0-9._-] in group names.
+def room_group(room_id: int) -> str:
+    return f"room.{room_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    group: str
+    event: str
+    args: tuple[Any, ...]
+
+
+_captures: list[list[Broadcast]] = []
+_captures_lock = threading.Lock()
+
+
+def broadcast_on_commit(group: str, event: str, *args: Any) -> None:
+    """Send Socket.IO event `event(*args)` to every socket in `group` once the transaction commits."""
+    frame = encode_event_frame(event, *args)
+    transaction.on_commit(partial(_publish_frame, group, event, args, frame))
+
+
+def control_on_commit(group: str, action: str, **data: Any) -> None:
+    """Ask every socket in `group` (on every instance) to act, e.g. subscribe to a room group.
+
+    Used when membership changes outside a socket (REST) or a user's sessions are revoked.
+    """
+    message = {"type": "banter.control", "group": group, "action": action, **data}
+    transaction.on_commit(partial(hub.publish, group, message))
+
+
+def _publish_frame(group: str, event: str, args: tuple[Any, ...], frame: str) -> None:
+    if _captures:
+        with _captures_lock:
+            for captured in _captures:
+                captured.append(Broadcast(group, event, args))
+    hub.publish(group, {"type": "banter.frame", "group": group, "frame": frame})
+
+
+@contextmanager
+def capture_broadcasts(*, execute_on_commit: bool = True) -> Iterator[list[Broadcast]]:
+    """Test helper: record broadcasts published inside the block (after their commit).
+
+    With execute_on_commit, on_commit callbacks registered inside a test's wrapping
+    transaction run at the end of the block, as they would after a real commit.
+    """
+    captured: list[Broadcast] = []
+    with _captures_lock:
+        _captures.append(captured)
+    try:
+        if execute_on_commit:
+            from django.test import TestCase
+
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                yield captured
+        else:
+            yield captured
+    finally:
+        with _captures_lock:
+            _captures.remove(captured)

@@ -1,0 +1,135 @@
+"""Inbound event dispatch: table lookup, size and rate checks, handler call, ack or error.
+
+Handlers are `async def handler(ctx, payload) -> ack data` and raise BanterError; this module
+turns either outcome into the ack envelope {ok, data} / {ok: false, error}, or into an
+`error` event when the client gave no ack callback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from banter.core.errors import BanterError, ErrorCode, rate_limited
+from banter.core.ratelimit import Rate, get_rate_limiter
+
+if TYPE_CHECKING:
+    from banter.accounts.models import User
+    from banter.realtime.socketio import Socket
+
+logger = logging.getLogger("banter.realtime.dispatch")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def run_sync(function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]:
+    """Run ORM/service code in a worker thread, closing stale DB connections around it.
+
+    Not thread-sensitive: sockets' service calls run in parallel on the executor instead
+    of queueing behind one shared thread.
+    """
+    return database_sync_to_async(function, thread_sensitive=False)(*args, **kwargs)
+
+
+@dataclass(slots=True)
+class EventContext:
+    """What a handler knows about the caller: the socket, the user, and where from."""
+
+    socket: Socket
+    user: User
+    client_ip: str
+    origin: str | None
+    join_group: Callable[[str], Awaitable[None]]
+    leave_group: Callable[[str], None]
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> int:
+        return int(self.user.pk)
+
+    def emit(self, event: str, *args: Any) -> None:
+        self.socket.emit(event, *args)
+
+
+Handler = Callable[[EventContext, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    handler: Handler
+    rate_class: str = "default"
+
+
+def parse_rate(spec: str) -> Rate:
+    """'tokens/period_seconds[/burst]', e.g. '100/60/20'."""
+    parts = [float(part) for part in spec.split("/")]
+    burst = int(parts[2]) if len(parts) > 2 else None
+    return Rate(int(parts[0]), parts[1], burst)
+
+
+def _rate_for(rate_class: str) -> Rate:
+    limits: Mapping[str, str] = settings.BANTER["RATE_LIMITS"]
+    return parse_rate(limits.get(rate_class) or limits["default"])
+
+
+async def dispatch(
+    ctx: EventContext,
+    table: Mapping[str, EventSpec],
+    event: str,
+    args: list[Any],
+    ack_id: int | None,
+    size: int,
+) -> None:
+    try:
+        data = await _run(ctx, table, event, args, size)
+        envelope: dict[str, Any] = {"ok": True, "data": {} if data is None else data}
+    except BanterError as error:
+        _log_failure(ctx, event, error)
+        envelope = {"ok": False, "error": error.as_dict()}
+    except Exception:
+        logger.exception("handler for %r failed user=%s", event, ctx.user_id)
+        envelope = {
+            "ok": False,
+            "error": BanterError(ErrorCode.INTERNAL_ERROR, "Internal error").as_dict(),
+        }
+    if ack_id is not None:
+        ctx.socket.ack(ack_id, [envelope])
+    elif not envelope["ok"]:
+        error_body = envelope["error"]
+        ctx.socket.emit("error", {"code": error_body["code"], "message": error_body["message"],
+                                  "details": error_body["details"], "event": event})
+
+
+async def _run(
+    ctx: EventContext, table: Mapping[str, EventSpec], event: str, args: list[Any], size: int
+) -> Any:
+    spec = table.get(event)
+    if spec is None:
+        raise BanterError(ErrorCode.NOT_FOUND, f"Unknown event {event[:64]!r}", {"event": event[:64]})
+    limit = settings.BANTER["MAX_EVENT_PAYLOAD_BYTES"]
+    if size > limit:
+        raise BanterError(
+            ErrorCode.PAYLOAD_TOO_LARGE, "Event payload is too large", {"maxBytes": limit}
+        )
+    decision = get_rate_limiter().hit(f"ev:{spec.rate_class}:{ctx.user_id}", _rate_for(spec.rate_class))
+    if not decision.allowed:
+        raise rate_limited(decision.retry_after)
+    return await spec.handler(ctx, args[0] if args else None)
+
+
+def _log_failure(ctx: EventContext, event: str, error: BanterError) -> None:
+    # Never the payload: it may hold message bodies.
+    logger.info(
+        "event rejected event=%s code=%s user=%s ip=%s origin=%s",
+        event[:64],
+        error.code.value,
+        ctx.user_id,
+        ctx.client_ip,
+        ctx.origin,
+    )

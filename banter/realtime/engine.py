@@ -1,0 +1,313 @@
+"""Engine.IO v4 sessions, independent of the transport carrying them.
+
+An EngineSocket owns the outbound queue, the server-driven heartbeat and the upgrade state.
+The WebSocket consumer and the long-polling HTTP handler (transports.py) feed it inbound
+frames and drain its queue; the Socket.IO layer above sees only `on_message`/`on_close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from banter.realtime.codec import EngineType, ProtocolError, engine_decode, engine_encode_payload
+
+logger = logging.getLogger("banter.realtime.engine")
+
+WebSocketSend = Callable[[str | bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_payload: int = 1_000_000
+    connect_timeout: float = 10.0  # Socket.IO CONNECT must arrive within this
+    upgrade_timeout: float = 10.0
+    # Outbound bytes queued for one client before it counts as a slow reader and is closed.
+    max_buffered_bytes: int = 8 * 1024 * 1024
+    max_sessions: int = 20000
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """What the handshake request told us; kept for auth and logs (never log the query)."""
+
+    headers: dict[str, str]
+    query: dict[str, str]
+    client_ip: str
+    origin: str | None
+    host: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EngineHandler(Protocol):
+    def on_message(self, data: str | bytes) -> None: ...
+
+    def on_close(self, reason: str) -> None: ...
+
+
+def new_sid() -> str:
+    return secrets.token_urlsafe(15)
+
+
+class EngineSocket:
+    def __init__(
+        self, server: EngineServer, sid: str, transport: str, request: RequestInfo
+    ) -> None:
+        self.server = server
+        self.config = server.config
+        self.sid = sid
+        self.transport = transport
+        self.request = request
+        self.handler: EngineHandler | None = None
+        self.closed = False
+        self.close_reason = ""
+        self.upgrading = False
+        self._outbox: deque[str | bytes] = deque()
+        self._outbox_bytes = 0
+        self._ready = asyncio.Event()
+        self._ws_send: WebSocketSend | None = None
+        self._ws_close: Callable[[], Awaitable[None]] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._poll_pending = False
+        self._loop = asyncio.get_running_loop()
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._pong_timer: asyncio.TimerHandle | None = None
+        self.opened_at = time.monotonic()
+
+    # -- opening -----------------------------------------------------------------------
+
+    def open_packet(self) -> str:
+        body = {
+            "sid": self.sid,
+            "upgrades": ["websocket"] if self.transport == "polling" else [],
+            "pingInterval": int(self.config.ping_interval * 1000),
+            "pingTimeout": int(self.config.ping_timeout * 1000),
+            "maxPayload": self.config.max_payload,
+        }
+        return "0" + orjson.dumps(body).decode()
+
+    def start_heartbeat(self) -> None:
+        self._ping_timer = self._loop.call_later(self.config.ping_interval, self._send_ping)
+
+    def _send_ping(self) -> None:
+        if self.closed:
+            return
+        self.send_frame("2")
+        self._pong_timer = self._loop.call_later(self.config.ping_timeout, self._pong_missed)
+
+    def _pong_missed(self) -> None:
+        self.close("ping timeout")
+
+    def _pong_received(self) -> None:
+        if self._pong_timer is not None:
+            self._pong_timer.cancel()
+            self._pong_timer = None
+            self._ping_timer = self._loop.call_later(self.config.ping_interval, self._send_ping)
+
+    # -- outbound ----------------------------------------------------------------------
+
+    def send_frame(self, frame: str | bytes) -> None:
+        """Queue one encoded Engine.IO frame (text "4...", "2", or raw bytes for binary)."""
+        if self.closed:
+            return
+        self._outbox.append(frame)
+        self._outbox_bytes += len(frame)
+        if self._outbox_bytes > self.config.max_buffered_bytes:
+            # A reader this far behind would grow our memory without bound; it can
+            # reconnect and recover what it missed.
+            logger.warning("closing slow reader sid=%s buffered=%d", self.sid, self._outbox_bytes)
+            self.close("slow reader", flush=False)
+            return
+        self._ready.set()
+
+    def send_frames(self, frames: list[str | bytes]) -> None:
+        for frame in frames:
+            self.send_frame(frame)
+
+    def _take_all(self, limit: int | None = None) -> list[str | bytes]:
+        taken: list[str | bytes] = []
+        size = 0
+        while self._outbox:
+            frame = self._outbox[0]
+            if limit is not None and taken and size + len(frame) > limit:
+                break
+            self._outbox.popleft()
+            size += len(frame)
+            taken.append(frame)
+        self._outbox_bytes -= size
+        if not self._outbox:
+            self._ready.clear()
+        return taken
+
+    # -- inbound -----------------------------------------------------------------------
+
+    def receive(self, frame: str | bytes) -> None:
+        """One inbound Engine.IO frame from the active transport."""
+        try:
+            kind, data = engine_decode(frame)
+        except ProtocolError:
+            self.close("parse error")
+            return
+        self.receive_packet(kind, data)
+
+    def receive_packet(self, kind: EngineType, data: str | bytes | None) -> None:
+        if self.closed:
+            return
+        if kind is EngineType.MESSAGE:
+            if self.handler is not None and data is not None:
+                self.handler.on_message(data)
+        elif kind is EngineType.PONG:
+            self._pong_received()
+        elif kind is EngineType.CLOSE:
+            self.close("client close")
+        elif kind is EngineType.NOOP:
+            pass
+        else:
+            # OPEN, UPGRADE on the active transport, or a client PING (not in v4): invalid.
+            self.close("parse error")
+
+    # -- WebSocket transport -----------------------------------------------------------
+
+    def attach_websocket(
+        self, send: WebSocketSend, close: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Make a WebSocket the active transport (new session, or the end of an upgrade)."""
+        self._ws_send = send
+        self._ws_close = close
+        self.transport = "websocket"
+        self.upgrading = False
+        if self._poll_pending:
+            self.send_frame("6")  # release the client's last poll so its polling stops cleanly
+        self._writer = self._loop.create_task(self._write_loop(send))
+
+    async def _write_loop(self, send: WebSocketSend) -> None:
+        try:
+            while not self.closed:
+                if not self._outbox:
+                    await self._ready.wait()
+                for frame in self._take_all():
+                    await send(frame)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The transport is gone; the consumer's disconnect path closes the session.
+            logger.debug("websocket write failed sid=%s", self.sid, exc_info=True)
+
+    # -- polling transport -------------------------------------------------------------
+
+    async def poll(self, disconnected: asyncio.Future[None]) -> str | None:
+        """Answer one GET: wait for frames, return them as a payload; None if it must 400."""
+        if self._poll_pending:
+            # Two concurrent GETs are a protocol violation (spec: close the session).
+            self.close("multiple poll requests")
+            return None
+        self._poll_pending = True
+        try:
+            if not self._outbox and not self.closed:
+                ready = asyncio.ensure_future(self._ready.wait())
+                try:
+                    await asyncio.wait(
+                        {ready, disconnected}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    ready.cancel()
+                if disconnected.done() and not self._outbox:
+                    return ""
+            frames = self._take_all(self.config.max_payload)
+            if not frames and self.closed:
+                frames = ["1"]
+            return engine_encode_payload(frames)
+        finally:
+            self._poll_pending = False
+
+    # -- upgrade -----------------------------------------------------------------------
+
+    def begin_upgrade(self) -> None:
+        self.upgrading = True
+        # The client pauses polling before sending "5": answer the pending GET with a noop.
+        self.send_frame("6")
+
+    # -- closing -----------------------------------------------------------------------
+
+    def close(self, reason: str, *, flush: bool = True) -> None:
+        """Close the session once; the handler hears why."""
+        if self.closed:
+            return
+        self.close_reason = reason
+        for timer in (self._ping_timer, self._pong_timer):
+            if timer is not None:
+                timer.cancel()
+        self.server.forget(self)
+        if self.transport == "polling":
+            if not flush:
+                self._outbox.clear()
+                self._outbox_bytes = 0
+            self._outbox.append("1")
+            self._ready.set()
+        self.closed = True
+        self._ready.set()
+        if self.transport == "websocket" and self._ws_close is not None:
+            self._loop.create_task(self._close_websocket(flush))
+        if self.handler is not None:
+            try:
+                self.handler.on_close(reason)
+            except Exception:
+                logger.exception("engine close handler failed sid=%s", self.sid)
+
+    async def _close_websocket(self, flush: bool) -> None:
+        writer = self._writer
+        if writer is not None and flush and self._ws_send is not None:
+            writer.cancel()
+            try:
+                for frame in self._take_all():
+                    await self._ws_send(frame)
+            except Exception:
+                logger.debug("flush before close failed sid=%s", self.sid, exc_info=True)
+        elif writer is not None:
+            writer.cancel()
+        if self._ws_close is not None:
+            try:
+                await self._ws_close()
+            except Exception:
+                logger.debug("websocket close failed sid=%s", self.sid, exc_info=True)
+
+
+class EngineServer:
+    """Registry of this process's Engine.IO sessions and the factory of their handlers."""
+
+    def __init__(
+        self, config: EngineConfig, handler_factory: Callable[[EngineSocket], EngineHandler]
+    ) -> None:
+        self.config = config
+        self.handler_factory = handler_factory
+        self.sessions: dict[str, EngineSocket] = {}
+
+    def open(self, transport: str, request: RequestInfo) -> EngineSocket | None:
+        if len(self.sessions) >= self.config.max_sessions:
+            return None
+        session = EngineSocket(self, new_sid(), transport, request)
+        self.sessions[session.sid] = session
+        session.handler = self.handler_factory(session)
+        session.start_heartbeat()
+        return session
+
+    def get(self, sid: str) -> EngineSocket | None:
+        return self.sessions.get(sid)
+
+    def forget(self, session: EngineSocket) -> None:
+        if self.sessions.get(session.sid) is session:
+            del self.sessions[session.sid]
+
+    def close_all(self, reason: str) -> None:
+        for session in list(self.sessions.values()):
+            session.close(reason)

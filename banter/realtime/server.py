@@ -1,0 +1,34 @@
+"""Builds the Banter realtime server from settings and the event table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from banter.realtime.app import BanterNamespace
+from banter.realtime.asgi_routing import ASGIApp, realtime_asgi
+from banter.realtime.engine import EngineConfig
+from banter.realtime.transports import OriginPolicy, RealtimeServer
+
+
+def engine_config() -> EngineConfig:
+    limits = settings.BANTER
+    return EngineConfig(
+        ping_interval=limits["PING_INTERVAL"],
+        ping_timeout=limits["PING_TIMEOUT"],
+        max_payload=limits["MAX_PAYLOAD"],
+        connect_timeout=limits["CONNECT_TIMEOUT"],
+        max_sessions=limits["MAX_CONNECTIONS_PER_PROCESS"],
+    )
+
+
+def build_realtime() -> RealtimeServer:
+    from banter import events
+
+    namespace = BanterNamespace(events.EVENTS, events.ON_CONNECT, events.ON_DISCONNECT)
+    return RealtimeServer({"/": namespace}, engine_config(), OriginPolicy(settings.ALLOWED_ORIGINS))
+
+
+def build_application(django_app: Any) -> ASGIApp:
+    return realtime_asgi(build_realtime(), http_fallback=django_app)

@@ -1,0 +1,307 @@
+"""Socket.IO v5 over Engine.IO sessions: namespaces, events, acks both ways.
+
+Knows nothing about chat: a Namespace object decides who may connect and what events mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from banter.realtime.codec import (
+    Packet,
+    PacketDecoder,
+    PacketType,
+    ProtocolError,
+    encode_packet,
+)
+from banter.realtime.engine import EngineSocket
+
+logger = logging.getLogger("banter.realtime.socketio")
+
+# Names the Socket.IO client reserves for itself; a client emitting them is broken or hostile.
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
+
+
+class ConnectRefused(Exception):
+    """Raised by Namespace.on_connect: the client gets CONNECT_ERROR {message, data}."""
+
+    def __init__(self, message: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+class Namespace:
+    """Behaviour of one namespace. Subclass and override what you need."""
+
+    async def on_connect(self, socket: Socket, auth: dict[str, Any] | None) -> None:
+        """Accept (return) or refuse (raise ConnectRefused) before CONNECT is answered."""
+
+    async def on_connected(self, socket: Socket) -> None:
+        """Runs right after the CONNECT answer was queued (emit greetings here)."""
+
+    async def on_event(self, socket: Socket, event: str, args: list[Any], ack_id: int | None) -> None:
+        """One client event, in the order the client sent them."""
+
+    async def on_disconnect(self, socket: Socket, reason: str) -> None:
+        """The namespace connection ended (client, server, or transport)."""
+
+    def on_control(self, socket: Socket, message: dict[str, Any]) -> None:
+        """A non-frame group message addressed to a group this socket joined."""
+
+
+class Socket:
+    """One client's connection to one namespace (what handlers see)."""
+
+    def __init__(self, connection: Connection, namespace: str, handler: Namespace) -> None:
+        self.connection = connection
+        self.engine = connection.engine
+        self.namespace = namespace
+        self.handler = handler
+        self.sid = secrets.token_urlsafe(15)
+        self.connected = False
+        self.state: dict[str, Any] = {}
+        self.groups: set[str] = set()
+        self._inbox: deque[tuple[Packet, int]] = deque()
+        self.last_event_size = 0  # bytes on the wire of the event being handled
+        self._worker: asyncio.Task[None] | None = None
+        self._ack_ids = itertools.count(1)
+        self._pending_acks: dict[int, asyncio.Future[list[Any]]] = {}
+
+    @property
+    def request(self) -> Any:
+        return self.engine.request
+
+    # -- outbound ----------------------------------------------------------------------
+
+    def emit(self, event: str, *args: Any) -> None:
+        if not self.connected:
+            return
+        self._send(Packet(PacketType.EVENT, self.namespace, [event, *args]))
+
+    async def call(self, event: str, *args: Any, timeout: float = 10.0) -> list[Any]:
+        """Emit with an ack callback and wait for the client's answer (TimeoutError after timeout)."""
+        ack_id = next(self._ack_ids)
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending_acks[ack_id] = future
+        try:
+            self._send(Packet(PacketType.EVENT, self.namespace, [event, *args], ack_id))
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending_acks.pop(ack_id, None)
+
+    def ack(self, ack_id: int, args: list[Any]) -> None:
+        if self.connected:
+            self._send(Packet(PacketType.ACK, self.namespace, args, ack_id))
+
+    def send_event_frame(self, frame: str) -> None:
+        """Write a pre-encoded '42...' frame (broadcasts): no encoding per recipient."""
+        if self.connected:
+            self.engine.send_frame(frame)
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        """Hub subscriber entry point: pre-encoded frames and control messages."""
+        if message["type"] == "banter.frame":
+            self.send_event_frame(message["frame"])
+        else:
+            self.handler.on_control(self, message)
+
+    def _send(self, packet: Packet) -> None:
+        parts = encode_packet(packet)
+        self.engine.send_frame("4" + parts[0])  # type: ignore[operator]
+        for attachment in parts[1:]:
+            self.engine.send_frame(attachment)
+
+    def disconnect(self, reason: str = "server namespace disconnect") -> None:
+        """Server-side disconnect of this namespace (the engine session stays if others use it)."""
+        if not self.connected:
+            return
+        self._send(Packet(PacketType.DISCONNECT, self.namespace))
+        self.connection.drop(self, reason)
+
+    # -- inbound -----------------------------------------------------------------------
+
+    def _queue_event(self, packet: Packet, size: int) -> None:
+        # Events of one socket are handled one at a time, in arrival order (a client's
+        # send-message order matters), without blocking the transport reader.
+        self._inbox.append((packet, size))
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._inbox and self.connected:
+                packet, self.last_event_size = self._inbox.popleft()
+                event, *args = packet.data
+                try:
+                    await self.handler.on_event(self, event, args, packet.id)
+                except Exception:
+                    logger.exception("namespace %s failed on event %r", self.namespace, event)
+        finally:
+            self._worker = None
+            if self._inbox and self.connected:
+                self._worker = asyncio.get_running_loop().create_task(self._drain())
+
+    def _resolve_ack(self, packet: Packet) -> None:
+        future = self._pending_acks.get(packet.id or -1)
+        if future is not None and not future.done():
+            future.set_result(list(packet.data or []))
+
+    def _closed(self) -> None:
+        self.connected = False
+        self._inbox.clear()
+        for future in self._pending_acks.values():
+            if not future.done():
+                future.cancel()
+
+
+class Connection:
+    """The Socket.IO side of one Engine.IO session (implements EngineHandler)."""
+
+    def __init__(self, server: SocketIOServer, engine: EngineSocket) -> None:
+        self.server = server
+        self.engine = engine
+        self.decoder = PacketDecoder()
+        self.sockets: dict[str, Socket] = {}
+        self._packet_size = 0  # wire bytes of the packet being decoded (text + attachments)
+        self._connect_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            server.config_connect_timeout, self._connect_timed_out
+        )
+
+    def _connect_timed_out(self) -> None:
+        if not self.sockets:
+            self.engine.close("connect timeout")
+
+    def on_message(self, data: str | bytes) -> None:
+        self._packet_size += len(data)
+        try:
+            if isinstance(data, str):
+                packet = self.decoder.feed_text(data)
+            else:
+                packet = self.decoder.feed_binary(data)
+        except ProtocolError as exc:
+            logger.info("closing sid=%s on invalid packet: %s", self.engine.sid, exc)
+            self.engine.close("parse error")
+            return
+        if packet is not None:
+            size, self._packet_size = self._packet_size, 0
+            self._handle(packet, size)
+
+    def _handle(self, packet: Packet, size: int) -> None:
+        kind = packet.type
+        if kind is PacketType.CONNECT:
+            asyncio.get_running_loop().create_task(self._connect(packet))
+            return
+        socket = self.sockets.get(packet.namespace)
+        if kind in (PacketType.EVENT, PacketType.BINARY_EVENT):
+            if packet.data[0] in RESERVED_EVENTS:
+                logger.info("closing sid=%s on reserved event name", self.engine.sid)
+                self.engine.close("parse error")
+            elif socket is not None:
+                socket._queue_event(packet, size)
+        elif kind in (PacketType.ACK, PacketType.BINARY_ACK):
+            if socket is not None:
+                socket._resolve_ack(packet)
+        elif kind is PacketType.DISCONNECT:
+            if socket is not None:
+                self.drop(socket, "client namespace disconnect")
+        else:  # CONNECT_ERROR is server-to-client only
+            self.engine.close("parse error")
+
+    async def _connect(self, packet: Packet) -> None:
+        namespace = packet.namespace
+        handler = self.server.namespaces.get(namespace)
+        if handler is None:
+            self._send_connect_error(namespace, "Invalid namespace", None)
+            return
+        if namespace in self.sockets:
+            # Reconnecting a namespace on the same session is a client bug; refuse it.
+            self._send_connect_error(namespace, "Already connected", None)
+            return
+        socket = Socket(self, namespace, handler)
+        self.sockets[namespace] = socket
+        auth = packet.data if isinstance(packet.data, dict) else None
+        try:
+            await handler.on_connect(socket, auth)
+        except ConnectRefused as refused:
+            self.sockets.pop(namespace, None)
+            self._send_connect_error(namespace, refused.message, refused.data)
+            return
+        except Exception:
+            logger.exception("namespace %s failed on connect", namespace)
+            self.sockets.pop(namespace, None)
+            self._send_connect_error(namespace, "Internal error", {"code": "internal_error"})
+            return
+        if self.engine.closed or self.sockets.get(namespace) is not socket:
+            return
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+        socket.connected = True
+        reply: dict[str, Any] = {"sid": socket.sid}
+        reply.update(socket.state.pop("connect_reply_extra", {}))
+        socket._send(Packet(PacketType.CONNECT, namespace, reply))
+        try:
+            await handler.on_connected(socket)
+        except Exception:
+            logger.exception("namespace %s failed after connect", namespace)
+
+    def _send_connect_error(
+        self, namespace: str, message: str, data: Mapping[str, Any] | None
+    ) -> None:
+        body: dict[str, Any] = {"message": message}
+        if data is not None:
+            body["data"] = dict(data)
+        prefix = "" if namespace == "/" else namespace + ","
+        self.engine.send_frame("44" + prefix + orjson.dumps(body).decode())
+
+    def drop(self, socket: Socket, reason: str) -> None:
+        if self.sockets.get(socket.namespace) is not socket:
+            return
+        del self.sockets[socket.namespace]
+        was_connected = socket.connected
+        socket._closed()
+        if was_connected:
+            asyncio.get_running_loop().create_task(self._disconnected(socket, reason))
+
+    async def _disconnected(self, socket: Socket, reason: str) -> None:
+        try:
+            await socket.handler.on_disconnect(socket, reason)
+        except Exception:
+            logger.exception("namespace %s failed on disconnect", socket.namespace)
+
+    def on_close(self, reason: str) -> None:
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+        for socket in list(self.sockets.values()):
+            self.drop(socket, f"transport {reason}" if reason != "client close" else reason)
+
+
+class SocketIOServer:
+    def __init__(self, namespaces: dict[str, Namespace], connect_timeout: float) -> None:
+        self.namespaces = namespaces
+        self.config_connect_timeout = connect_timeout
+
+    def handler_for(self, engine: EngineSocket) -> Connection:
+        return Connection(self, engine)
+
+
+__all__ = [
+    "RESERVED_EVENTS",
+    "ConnectRefused",
+    "Connection",
+    "Namespace",
+    "Socket",
+    "SocketIOServer",
+]
