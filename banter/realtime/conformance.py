@@ -14,7 +14,7 @@ from banter.realtime.socketio import Namespace, Socket
 from banter.realtime.transports import OriginPolicy, RealtimeServer
 
 CONFORMANCE_CONFIG = EngineConfig(
-    ping_interval=0.3, ping_timeout=0.2, max_payload=1_000_000, connect_timeout=5.0
+    ping_interval=0.3, ping_timeout=0.2, max_payload=1_000_000, connect_timeout=1.0
 )
 
 

@@ -79,6 +79,7 @@ class EngineSocket:
         self._ws_close: Callable[[], Awaitable[None]] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._poll_pending = False
+        self._closing_payload = ""
         self._loop = asyncio.get_running_loop()
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
@@ -186,8 +187,7 @@ class EngineSocket:
         self._ws_close = close
         self.transport = "websocket"
         self.upgrading = False
-        if self._poll_pending:
-            self.send_frame("6")  # release the client's last poll so its polling stops cleanly
+        self._ready.set()  # a GET still parked returns "6" (see poll); the writer takes frames
         self._writer = self._loop.create_task(self._write_loop(send))
 
     async def _write_loop(self, send: WebSocketSend) -> None:
@@ -213,20 +213,22 @@ class EngineSocket:
             return None
         self._poll_pending = True
         try:
-            if not self._outbox and not self.closed:
+            if not self._outbox and not self.closed and not self.upgrading:
                 ready = asyncio.ensure_future(self._ready.wait())
                 try:
-                    await asyncio.wait(
-                        {ready, disconnected}, return_when=asyncio.FIRST_COMPLETED
-                    )
+                    await asyncio.wait({ready, disconnected}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     ready.cancel()
-                if disconnected.done() and not self._outbox:
+                if disconnected.done():
+                    # An aborted long-poll means the client is gone (spec: close the session).
+                    self.close("transport close")
                     return ""
-            frames = self._take_all(self.config.max_payload)
-            if not frames and self.closed:
-                frames = ["1"]
-            return engine_encode_payload(frames)
+            if self.transport != "polling" or (self.upgrading and not self._outbox):
+                # Upgraded (or upgrading) meanwhile: release this GET; frames go to the WebSocket.
+                return "6"
+            if self.closed:
+                return self._closing_payload or "1"
+            return engine_encode_payload(self._take_all(self.config.max_payload))
         finally:
             self._poll_pending = False
 
@@ -234,8 +236,9 @@ class EngineSocket:
 
     def begin_upgrade(self) -> None:
         self.upgrading = True
-        # The client pauses polling before sending "5": answer the pending GET with a noop.
-        self.send_frame("6")
+        # The client pauses polling before sending "5": a parked GET is answered with a noop
+        # (poll() answers later GETs the same way while upgrading).
+        self._ready.set()
 
     # -- closing -----------------------------------------------------------------------
 
@@ -249,11 +252,11 @@ class EngineSocket:
                 timer.cancel()
         self.server.forget(self)
         if self.transport == "polling":
-            if not flush:
-                self._outbox.clear()
-                self._outbox_bytes = 0
-            self._outbox.append("1")
-            self._ready.set()
+            # A parked GET gets what is still queued and then the close packet; when the
+            # client itself closed, a noop (as the reference server answers).
+            frames = self._take_all() if flush else []
+            frames.append("6" if reason == "client close" else "1")
+            self._closing_payload = engine_encode_payload(frames)
         self.closed = True
         self._ready.set()
         if self.transport == "websocket" and self._ws_close is not None:

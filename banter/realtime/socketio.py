@@ -173,6 +173,7 @@ class Connection:
         self.engine = engine
         self.decoder = PacketDecoder()
         self.sockets: dict[str, Socket] = {}
+        self._connect_attempts = 0
         self._packet_size = 0  # wire bytes of the packet being decoded (text + attachments)
         self._connect_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
             server.config_connect_timeout, self._connect_timed_out
@@ -200,7 +201,12 @@ class Connection:
     def _handle(self, packet: Packet, size: int) -> None:
         kind = packet.type
         if kind is PacketType.CONNECT:
+            self._connect_attempts += 1
             asyncio.get_running_loop().create_task(self._connect(packet))
+            return
+        if not self._connect_attempts:
+            # Spec: a session whose first packet is not CONNECT is closed at once.
+            self.engine.close("parse error")
             return
         socket = self.sockets.get(packet.namespace)
         if kind in (PacketType.EVENT, PacketType.BINARY_EVENT):
