@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -169,7 +170,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "banter" / "static"] if (BASE_DIR / "banter" / "static").is_dir() else []
+STATICFILES_DIRS = (
+    [BASE_DIR / "banter" / "static"] if (BASE_DIR / "banter" / "static").is_dir() else []
+)
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -178,24 +181,28 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
 CSRF_TRUSTED_ORIGINS = ALLOWED_ORIGINS
+if env_bool("BEHIND_TLS_PROXY"):
+    # Only behind a proxy that overwrites X-Forwarded-Proto (deploy/nginx.conf does).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+_RENDERERS = ["rest_framework.renderers.JSONRenderer"]
+if DEBUG:
+    _RENDERERS.append("rest_framework.renderers.BrowsableAPIRenderer")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # Same token checks and error reasons as the socket handshake (banter.accounts.tokens).
+        "banter.accounts.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": _RENDERERS,
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "banter.core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["banter.core.throttling.BanterThrottle"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
-if DEBUG:
-    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
-        "rest_framework.renderers.BrowsableAPIRenderer"
-    )
 
 SIMPLE_JWT = {
     "ALGORITHM": "HS256",
@@ -224,7 +231,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Banter-specific knobs (see docs/operations.md).
-BANTER = {
+BANTER: dict[str, Any] = {
     "MAX_MESSAGE_LENGTH": 4000,
     "MAX_EVENT_PAYLOAD_BYTES": env_int("MAX_EVENT_PAYLOAD_BYTES", 64 * 1024),
     "PING_INTERVAL": env_float("PING_INTERVAL", 25.0),

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class CallLog(models.Model):
+    """One call attempt between two users, from ringing to its end (the call history)."""
+
+    class CallType(models.TextChoices):
+        AUDIO = "audio"
+        VIDEO = "video"
+
+    class Status(models.TextChoices):
+        RINGING = "ringing"
+        ANSWERED = "answered"
+        REJECTED = "rejected"
+        MISSED = "missed"
+        CANCELLED = "cancelled"
+        COMPLETED = "completed"
+        BUSY = "busy"
+
+    caller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calls_made"
+    )
+    receiver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calls_received"
+    )
+    call_type = models.CharField(max_length=8, choices=CallType.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RINGING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration = models.PositiveIntegerField(default=0, help_text="Seconds from answer to end.")
+    # When an unanswered call becomes "missed"; the ring-timeout sweeper queries it through
+    # the (status, ring_expires_at) index, so no single-column index is needed.
+    ring_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-started_at", "-id")
+        indexes = [
+            models.Index(fields=["caller", "-started_at"], name="calllog_caller_started"),
+            models.Index(fields=["receiver", "-started_at"], name="calllog_receiver_started"),
+            models.Index(fields=["status", "ring_expires_at"], name="calllog_status_ring_expiry"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(caller=models.F("receiver")), name="calllog_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.call_type} call {self.caller_id} -> {self.receiver_id} ({self.status})"

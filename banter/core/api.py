@@ -7,7 +7,6 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import InvalidToken
 
@@ -29,7 +28,7 @@ def _to_banter_error(exc: Exception) -> BanterError | None:
     if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
         return BanterError(ErrorCode.UNAUTHORIZED, str(exc.detail))
     if isinstance(exc, drf.Throttled):
-        return rate_limited(exc.wait or 1)
+        return rate_limited(getattr(exc, "wait", None) or 1)
     if isinstance(exc, drf.ValidationError):
         return BanterError(
             ErrorCode.VALIDATION_ERROR, "Invalid input", {"fields": exc.detail}, exc.status_code

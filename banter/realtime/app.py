@@ -24,6 +24,8 @@ logger = logging.getLogger("banter.realtime.app")
 
 Hook = Callable[[EventContext], Awaitable[None]]
 
+_background: set[asyncio.Future[None]] = set()
+
 
 class BanterNamespace(Namespace):
     def __init__(
@@ -93,8 +95,13 @@ class BanterNamespace(Namespace):
             self._forget(socket, ctx)
             raise
         auth.schedule_expiry(socket, float(claims["exp"]))
-        logger.info("connect user=%s ip=%s origin=%s transport=%s", user_id,
-                    request.client_ip, request.origin, socket.engine.transport)
+        logger.info(
+            "connect user=%s ip=%s origin=%s transport=%s",
+            user_id,
+            request.client_ip,
+            request.origin,
+            socket.engine.transport,
+        )
 
     async def on_event(
         self, socket: Socket, event: str, args: list[Any], ack_id: int | None
@@ -132,10 +139,18 @@ class BanterNamespace(Namespace):
         action = message.get("action")
         if action == "revoke":
             reason = message.get("reason", "revoked")
-            socket.emit("error", {"code": "unauthorized", "message": "Session revoked",
-                                  "details": {"reason": reason}})
+            socket.emit(
+                "error",
+                {
+                    "code": "unauthorized",
+                    "message": "Session revoked",
+                    "details": {"reason": reason},
+                },
+            )
             auth.end_session(socket, f"revoked: {reason}")
         elif action == "subscribe":
-            asyncio.get_running_loop().create_task(ctx.join_group(str(message["target"])))
+            task = asyncio.ensure_future(ctx.join_group(str(message["target"])))
+            _background.add(task)  # keep a reference until done (the loop holds only weak ones)
+            task.add_done_callback(_background.discard)
         elif action == "unsubscribe":
             ctx.leave_group(str(message["target"]))

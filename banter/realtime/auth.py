@@ -85,7 +85,9 @@ async def auth_refresh(ctx: EventContext, payload: Any) -> dict[str, Any]:
     """`auth:refresh {token}`: a fresh access token of the same user extends the socket."""
     token = payload.get("token") if isinstance(payload, dict) else None
     if not isinstance(token, str) or not token:
-        raise BanterError(ErrorCode.VALIDATION_ERROR, "token is required", {"fields": {"token": "required"}})
+        raise BanterError(
+            ErrorCode.VALIDATION_ERROR, "token is required", {"fields": {"token": "required"}}
+        )
     user_id, claims = access_token_verify(token)
     if user_id != ctx.user_id:
         raise BanterError(ErrorCode.FORBIDDEN, "Token belongs to another user")

@@ -42,7 +42,7 @@ _captures_lock = threading.Lock()
 
 
 def broadcast_on_commit(group: str, event: str, *args: Any) -> None:
-    """Send Socket.IO event `event(*args)` to every socket in `group` once the transaction commits."""
+    """Send event `event(*args)` to every socket in `group` once the transaction commits."""
     frame = encode_event_frame(event, *args)
     transaction.on_commit(partial(_publish_frame, group, event, args, frame))
 

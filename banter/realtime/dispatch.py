@@ -102,8 +102,15 @@ async def dispatch(
         ctx.socket.ack(ack_id, [envelope])
     elif not envelope["ok"]:
         error_body = envelope["error"]
-        ctx.socket.emit("error", {"code": error_body["code"], "message": error_body["message"],
-                                  "details": error_body["details"], "event": event})
+        ctx.socket.emit(
+            "error",
+            {
+                "code": error_body["code"],
+                "message": error_body["message"],
+                "details": error_body["details"],
+                "event": event,
+            },
+        )
 
 
 async def _run(
@@ -111,13 +118,17 @@ async def _run(
 ) -> Any:
     spec = table.get(event)
     if spec is None:
-        raise BanterError(ErrorCode.NOT_FOUND, f"Unknown event {event[:64]!r}", {"event": event[:64]})
+        raise BanterError(
+            ErrorCode.NOT_FOUND, f"Unknown event {event[:64]!r}", {"event": event[:64]}
+        )
     limit = settings.BANTER["MAX_EVENT_PAYLOAD_BYTES"]
     if size > limit:
         raise BanterError(
             ErrorCode.PAYLOAD_TOO_LARGE, "Event payload is too large", {"maxBytes": limit}
         )
-    decision = get_rate_limiter().hit(f"ev:{spec.rate_class}:{ctx.user_id}", _rate_for(spec.rate_class))
+    decision = get_rate_limiter().hit(
+        f"ev:{spec.rate_class}:{ctx.user_id}", _rate_for(spec.rate_class)
+    )
     if not decision.allowed:
         raise rate_limited(decision.retry_after)
     return await spec.handler(ctx, args[0] if args else None)

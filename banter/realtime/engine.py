@@ -179,9 +179,7 @@ class EngineSocket:
 
     # -- WebSocket transport -----------------------------------------------------------
 
-    def attach_websocket(
-        self, send: WebSocketSend, close: Callable[[], Awaitable[None]]
-    ) -> None:
+    def attach_websocket(self, send: WebSocketSend, close: Callable[[], Awaitable[None]]) -> None:
         """Make a WebSocket the active transport (new session, or the end of an upgrade)."""
         self._ws_send = send
         self._ws_close = close
@@ -214,9 +212,10 @@ class EngineSocket:
         self._poll_pending = True
         try:
             if not self._outbox and not self.closed and not self.upgrading:
-                ready = asyncio.ensure_future(self._ready.wait())
+                ready: asyncio.Future[Any] = asyncio.ensure_future(self._ready.wait())
+                waiters: list[asyncio.Future[Any]] = [ready, disconnected]
                 try:
-                    await asyncio.wait({ready, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     ready.cancel()
                 if disconnected.done():

@@ -50,7 +50,9 @@ class Namespace:
     async def on_connected(self, socket: Socket) -> None:
         """Runs right after the CONNECT answer was queued (emit greetings here)."""
 
-    async def on_event(self, socket: Socket, event: str, args: list[Any], ack_id: int | None) -> None:
+    async def on_event(
+        self, socket: Socket, event: str, args: list[Any], ack_id: int | None
+    ) -> None:
         """One client event, in the order the client sent them."""
 
     async def on_disconnect(self, socket: Socket, reason: str) -> None:
@@ -90,7 +92,7 @@ class Socket:
         self._send(Packet(PacketType.EVENT, self.namespace, [event, *args]))
 
     async def call(self, event: str, *args: Any, timeout: float = 10.0) -> list[Any]:
-        """Emit with an ack callback and wait for the client's answer (TimeoutError after timeout)."""
+        """Emit with an ack callback; wait for the client's answer (TimeoutError after timeout)."""
         ack_id = next(self._ack_ids)
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._pending_acks[ack_id] = future

@@ -131,14 +131,21 @@ class RealtimeServer:
             await _error(send, BAD_REQUEST, cors)
 
     async def _handshake(
-        self, scope: Scope, method: str, info: RequestInfo, cors: list[tuple[bytes, bytes]], send: Send
+        self,
+        scope: Scope,
+        method: str,
+        info: RequestInfo,
+        cors: list[tuple[bytes, bytes]],
+        send: Send,
     ) -> None:
         if method != "GET":
             await _error(send, BAD_HANDSHAKE_METHOD, cors)
             return
         if not self.origins.allows(info.origin, info.host):
             # Browsers would not let a disallowed page read the answer anyway.
-            logger.warning("origin denied origin=%s ip=%s transport=polling", info.origin, info.client_ip)
+            logger.warning(
+                "origin denied origin=%s ip=%s transport=polling", info.origin, info.client_ip
+            )
             await _error(send, FORBIDDEN, cors, status=403)
             return
         session = self.engine.open("polling", info)
@@ -153,7 +160,7 @@ class RealtimeServer:
         await _read_body(receive, 0)
         disconnected = asyncio.ensure_future(_wait_disconnect(receive))
         try:
-            payload = await session.poll(disconnected)  # type: ignore[arg-type]
+            payload = await session.poll(disconnected)
         finally:
             disconnected.cancel()
         if payload is None:
@@ -198,14 +205,14 @@ _PREFLIGHT_HEADERS = [
 ]
 
 
-async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def _respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def _error(
-    send: Send, code: int, cors: list[tuple[bytes, bytes]], status: int = 400
-) -> None:
+async def _error(send: Send, code: int, cors: list[tuple[bytes, bytes]], status: int = 400) -> None:
     body = orjson.dumps({"code": code, "message": ERROR_MESSAGES[code]})
     await _respond(send, status, body, cors + _JSON)
 

@@ -40,15 +40,24 @@ class RestClient:
 
     def register(self, prefix: str = "user") -> User:
         username = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        body = self.call("POST", "/api/auth/register",
-                         {"username": username, "password": "e2e-Pass-123456", "displayName": prefix})
-        return User(id=body["user"]["id"], username=username, access=body["access"],
-                    refresh=body["refresh"])
+        body = self.call(
+            "POST",
+            "/api/auth/register",
+            {"username": username, "password": "e2e-Pass-123456", "displayName": prefix},
+        )
+        return User(
+            id=body["user"]["id"], username=username, access=body["access"], refresh=body["refresh"]
+        )
 
-    def create_room(self, owner: User, name: str, members: list[User], is_public: bool = False) -> dict:
-        room = self.call("POST", "/api/rooms",
-                         {"name": name, "isPublic": is_public, "memberIds": [m.id for m in members]},
-                         token=owner.access)
+    def create_room(
+        self, owner: User, name: str, members: list[User], is_public: bool = False
+    ) -> dict:
+        room = self.call(
+            "POST",
+            "/api/rooms",
+            {"name": name, "isPublic": is_public, "memberIds": [m.id for m in members]},
+            token=owner.access,
+        )
         return dict(room)
 
 
@@ -95,11 +104,17 @@ class RecordingClient:
         await self.client.disconnect()
 
 
-async def connect(url: str, token: str | None, transports: list[str] | None = None,
-                  **kwargs: Any) -> RecordingClient:
+async def connect(
+    url: str, token: str | None, transports: list[str] | None = None, **kwargs: Any
+) -> RecordingClient:
     client = socketio.AsyncClient(reconnection=False)
     recorder = RecordingClient(client)
     client.on("*", recorder._record)
-    await client.connect(url, auth={"token": token} if token else None,
-                         transports=transports or ["websocket"], wait_timeout=10, **kwargs)
+    await client.connect(
+        url,
+        auth={"token": token} if token else None,
+        transports=transports or ["websocket"],
+        wait_timeout=10,
+        **kwargs,
+    )
     return recorder

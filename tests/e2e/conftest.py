@@ -36,7 +36,7 @@ def _psql(base_url: str, statement: str) -> None:
 
     admin_url = base_url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(statement)  # type: ignore[arg-type]
+        connection.execute(statement.encode())
 
 
 def server_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
@@ -66,7 +66,10 @@ def e2e_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, **server_env(url, 0)}
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT, env=env, check=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
     )
     yield url
     if pg_name is not None:
@@ -76,7 +79,16 @@ def e2e_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def start_banter(database_url: str, log_dir: Path, name: str, **extra: str) -> LiveServer:
     port = free_port()
     server = LiveServer(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "banter.asgi:application"],
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "banter.asgi:application",
+        ],
         port=port,
         env=server_env(database_url, port, **extra),
         log_path=log_dir / f"{name}-{port}.log",
@@ -86,7 +98,9 @@ def start_banter(database_url: str, log_dir: Path, name: str, **extra: str) -> L
 
 
 @pytest.fixture(scope="session")
-def banter_server(e2e_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def banter_server(
+    e2e_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     server = start_banter(e2e_database, tmp_path_factory.mktemp("e2e-logs"), "banter")
     yield server
     server.stop()

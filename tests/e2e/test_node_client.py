@@ -20,8 +20,11 @@ SCENARIO = Path(__file__).parent / "node" / "chat_scenario.mjs"
 async def run_node(config: dict) -> dict:
     node = require_node()
     process = await asyncio.create_subprocess_exec(
-        node, str(SCENARIO), json.dumps(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        node,
+        str(SCENARIO),
+        json.dumps(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, stderr.decode()
@@ -30,15 +33,27 @@ async def run_node(config: dict) -> dict:
 
 @pytest.mark.parametrize(
     ("transports", "expected_transport"),
-    [(["websocket"], "websocket"), (["polling", "websocket"], "websocket"), (["polling"], "polling")],
+    [
+        (["websocket"], "websocket"),
+        (["polling", "websocket"], "websocket"),
+        (["polling"], "polling"),
+    ],
 )
-async def test_node_client_message_path(banter_server: LiveServer, rest: RestClient,
-                                        transports: list[str], expected_transport: str) -> None:
+async def test_node_client_message_path(
+    banter_server: LiveServer, rest: RestClient, transports: list[str], expected_transport: str
+) -> None:
     alice, bob = rest.register("alice"), rest.register("bob")
     room = rest.create_room(alice, "node", [bob])
-    result = await run_node({"url": banter_server.url, "transports": transports,
-                             "tokenA": alice.access, "tokenB": bob.access, "roomId": room["id"],
-                             "content": "hi from node"})
+    result = await run_node(
+        {
+            "url": banter_server.url,
+            "transports": transports,
+            "tokenA": alice.access,
+            "tokenB": bob.access,
+            "roomId": room["id"],
+            "content": "hi from node",
+        }
+    )
     assert result["badToken"]["data"] == {"code": "token_invalid"}
     assert result["noToken"]["data"] == {"code": "auth_required"}
     assert result["ack"]["ok"] is True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -14,9 +15,11 @@ from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.e2e
 
-TRANSPORTS = [pytest.param(["websocket"], id="websocket"),
-              pytest.param(["polling", "websocket"], id="polling-upgrade"),
-              pytest.param(["polling"], id="polling-only")]
+TRANSPORTS = [
+    pytest.param(["websocket"], id="websocket"),
+    pytest.param(["polling", "websocket"], id="polling-upgrade"),
+    pytest.param(["polling"], id="polling-only"),
+]
 
 
 async def connect_error(url: str, token: str | None, **kwargs) -> dict:
@@ -25,8 +28,13 @@ async def connect_error(url: str, token: str | None, **kwargs) -> dict:
     errors: asyncio.Queue = asyncio.Queue()
     client.on("connect_error", lambda data: errors.put_nowait(data))
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(url, auth={"token": token} if token else None,
-                             transports=["websocket"], wait_timeout=5, **kwargs)
+        await client.connect(
+            url,
+            auth={"token": token} if token else None,
+            transports=["websocket"],
+            wait_timeout=5,
+            **kwargs,
+        )
     error = await asyncio.wait_for(errors.get(), 5)
     assert error["message"]  # python-socketio hands over the whole {message, data} body
     return dict(error["data"])
@@ -41,8 +49,9 @@ async def test_message_reaches_room_member_and_sender_gets_stored_message(
     a = await connect(banter_server.url, alice.access, transports)
     b = await connect(banter_server.url, bob.access, transports)
     try:
-        ack = await a.call("send-message", {"roomId": room["id"], "content": "hello bob",
-                                            "clientId": "c-1"})
+        ack = await a.call(
+            "send-message", {"roomId": room["id"], "content": "hello bob", "clientId": "c-1"}
+        )
         assert ack["ok"] is True
         stored = ack["data"]
         assert stored["content"] == "hello bob"
@@ -64,7 +73,10 @@ async def test_repeated_client_id_returns_original_without_second_broadcast(
 ) -> None:
     alice, bob = rest.register("alice"), rest.register("bob")
     room = rest.create_room(alice, "idem", [bob])
-    a, b = await connect(banter_server.url, alice.access), await connect(banter_server.url, bob.access)
+    a, b = (
+        await connect(banter_server.url, alice.access),
+        await connect(banter_server.url, bob.access),
+    )
     try:
         payload = {"roomId": room["id"], "content": "once", "clientId": "retry-1"}
         first, second = await a.call("send-message", payload), await a.call("send-message", payload)
@@ -78,14 +90,23 @@ async def test_repeated_client_id_returns_original_without_second_broadcast(
         await b.disconnect()
 
 
-async def test_bad_tokens_get_connect_error_codes(banter_server: LiveServer, rest: RestClient) -> None:
+async def test_bad_tokens_get_connect_error_codes(
+    banter_server: LiveServer, rest: RestClient
+) -> None:
     url = banter_server.url
     assert (await connect_error(url, None))["code"] == "auth_required"
     assert (await connect_error(url, "not-a-jwt"))["code"] == "token_invalid"
     user = rest.register("expired")
     now = int(time.time())
-    claims = {"token_type": "access", "user_id": str(user.id), "jti": "x", "aud": "banter",
-              "iss": "banter", "iat": now - 120, "exp": now - 60}
+    claims = {
+        "token_type": "access",
+        "user_id": str(user.id),
+        "jti": "x",
+        "aud": "banter",
+        "iss": "banter",
+        "iat": now - 120,
+        "exp": now - 60,
+    }
     expired = jwt.encode(claims, "e2e-jwt-signing-key-not-for-production-987", algorithm="HS256")
     assert (await connect_error(url, expired))["code"] == "token_expired"
     wrong_key = jwt.encode({**claims, "exp": now + 600}, "another-key", algorithm="HS256")
@@ -93,30 +114,38 @@ async def test_bad_tokens_get_connect_error_codes(banter_server: LiveServer, res
     assert (await connect_error(url, user.refresh))["code"] == "token_invalid"
 
 
-async def test_token_in_authorization_header_and_query(banter_server: LiveServer,
-                                                       rest: RestClient) -> None:
+async def test_token_in_authorization_header_and_query(
+    banter_server: LiveServer, rest: RestClient
+) -> None:
     user = rest.register("hdr")
     client = socketio.AsyncClient(reconnection=False)
-    await client.connect(banter_server.url, headers={"Authorization": f"Bearer {user.access}"},
-                         transports=["websocket"], wait_timeout=5)
+    await client.connect(
+        banter_server.url,
+        headers={"Authorization": f"Bearer {user.access}"},
+        transports=["websocket"],
+        wait_timeout=5,
+    )
     assert client.connected
     await client.disconnect()
     client = socketio.AsyncClient(reconnection=False)
-    await client.connect(f"{banter_server.url}?token={user.access}", transports=["websocket"],
-                         wait_timeout=5)
+    await client.connect(
+        f"{banter_server.url}?token={user.access}", transports=["websocket"], wait_timeout=5
+    )
     assert client.connected
     await client.disconnect()
 
 
 async def test_disallowed_origin_is_refused(banter_server: LiveServer, rest: RestClient) -> None:
     user = rest.register("origin")
-    data = await connect_error(banter_server.url, user.access,
-                               headers={"Origin": "http://evil.example"})
+    data = await connect_error(
+        banter_server.url, user.access, headers={"Origin": "http://evil.example"}
+    )
     assert data["code"] == "origin_not_allowed"
 
 
-async def test_unknown_event_and_bad_payloads_get_error_acks(banter_server: LiveServer,
-                                                            rest: RestClient) -> None:
+async def test_unknown_event_and_bad_payloads_get_error_acks(
+    banter_server: LiveServer, rest: RestClient
+) -> None:
     alice, carol = rest.register("alice"), rest.register("carol")
     room = rest.create_room(alice, "private", [])
     a = await connect(banter_server.url, alice.access)
@@ -146,11 +175,15 @@ async def test_unknown_event_and_bad_payloads_get_error_acks(banter_server: Live
         await c.disconnect()
 
 
-async def test_join_public_room_subscribes_and_announces(banter_server: LiveServer,
-                                                         rest: RestClient) -> None:
+async def test_join_public_room_subscribes_and_announces(
+    banter_server: LiveServer, rest: RestClient
+) -> None:
     alice, dave = rest.register("alice"), rest.register("dave")
     room = rest.create_room(alice, "lobby", [], is_public=True)
-    a, d = await connect(banter_server.url, alice.access), await connect(banter_server.url, dave.access)
+    a, d = (
+        await connect(banter_server.url, alice.access),
+        await connect(banter_server.url, dave.access),
+    )
     try:
         joined = await d.call("join-room", room["id"])
         assert joined["ok"] is True and joined["data"]["room"]["id"] == room["id"]
@@ -170,16 +203,23 @@ async def test_join_public_room_subscribes_and_announces(banter_server: LiveServ
         await d.disconnect()
 
 
-async def test_rest_membership_change_moves_live_sockets(banter_server: LiveServer,
-                                                         rest: RestClient) -> None:
+async def test_rest_membership_change_moves_live_sockets(
+    banter_server: LiveServer, rest: RestClient
+) -> None:
     alice, erin = rest.register("alice"), rest.register("erin")
     room = rest.create_room(alice, "later", [])
     e = await connect(banter_server.url, erin.access)
     try:
-        rest.call("POST", f"/api/rooms/{room['id']}/members", {"userId": erin.id}, token=alice.access)
+        rest.call(
+            "POST", f"/api/rooms/{room['id']}/members", {"userId": erin.id}, token=alice.access
+        )
         await asyncio.sleep(0.3)  # the subscribe control message crosses the channel layer
-        rest.call("POST", f"/api/rooms/{room['id']}/messages", {"content": "over rest"},
-                  token=alice.access)
+        rest.call(
+            "POST",
+            f"/api/rooms/{room['id']}/messages",
+            {"content": "over rest"},
+            token=alice.access,
+        )
         assert (await e.wait_for("message-received"))["content"] == "over rest"
     finally:
         await e.disconnect()
@@ -197,12 +237,19 @@ async def test_logout_closes_the_users_sockets(banter_server: LiveServer, rest: 
     assert not s.client.connected
 
 
-async def test_handler_failure_keeps_connection(banter_server: LiveServer, rest: RestClient) -> None:
+async def test_handler_failure_keeps_connection(
+    banter_server: LiveServer, rest: RestClient
+) -> None:
     alice = rest.register("alice")
     room = rest.create_room(alice, "solo", [])
     a: RecordingClient = await connect(banter_server.url, alice.access)
     try:
-        bad_ids = [{"roomId": "1; drop table"}, {"roomId": [1]}, {"roomId": 2**70}, {"roomId": None}]
+        bad_ids: list[dict[str, Any]] = [
+            {"roomId": "1; drop table"},
+            {"roomId": [1]},
+            {"roomId": 2**70},
+            {"roomId": None},
+        ]
         for payload in bad_ids:
             result = await a.call("send-message", {**payload, "content": "x"})
             assert result["ok"] is False
@@ -215,13 +262,21 @@ async def test_handler_failure_keeps_connection(banter_server: LiveServer, rest:
 
 def _token(user_id: int, lifetime: float) -> str:
     now = time.time()
-    claims = {"token_type": "access", "user_id": str(user_id), "jti": f"j{now}", "aud": "banter",
-              "iss": "banter", "iat": int(now), "exp": int(now + lifetime)}
+    claims = {
+        "token_type": "access",
+        "user_id": str(user_id),
+        "jti": f"j{now}",
+        "aud": "banter",
+        "iss": "banter",
+        "iat": int(now),
+        "exp": int(now + lifetime),
+    }
     return jwt.encode(claims, "e2e-jwt-signing-key-not-for-production-987", algorithm="HS256")
 
 
-async def test_expiring_token_is_warned_and_refresh_extends(banter_server: LiveServer,
-                                                            rest: RestClient) -> None:
+async def test_expiring_token_is_warned_and_refresh_extends(
+    banter_server: LiveServer, rest: RestClient
+) -> None:
     # The e2e server warns 2 s before exp and allows a 1 s grace (server_env).
     user = rest.register("refresher")
     s = await connect(banter_server.url, _token(user.id, 3))
@@ -240,8 +295,9 @@ async def test_expiring_token_is_warned_and_refresh_extends(banter_server: LiveS
         await s.disconnect()
 
 
-async def test_expired_socket_is_disconnected_after_grace(banter_server: LiveServer,
-                                                          rest: RestClient) -> None:
+async def test_expired_socket_is_disconnected_after_grace(
+    banter_server: LiveServer, rest: RestClient
+) -> None:
     user = rest.register("expiring")
     s = await connect(banter_server.url, _token(user.id, 2))
     disconnected = asyncio.Event()

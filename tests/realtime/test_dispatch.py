@@ -33,8 +33,14 @@ def make_ctx() -> tuple[EventContext, FakeSocket]:
     async def join(group: str) -> None:
         return None
 
-    ctx = EventContext(socket=socket, user=FakeUser(), client_ip="127.0.0.1", origin=None,  # type: ignore[arg-type]
-                       join_group=join, leave_group=lambda group: None)
+    ctx = EventContext(
+        socket=socket,  # type: ignore[arg-type]
+        user=FakeUser(),  # type: ignore[arg-type]
+        client_ip="127.0.0.1",
+        origin=None,
+        join_group=join,
+        leave_group=lambda group: None,
+    )
     return ctx, socket
 
 
@@ -50,14 +56,21 @@ async def explode(ctx: EventContext, payload: Any) -> Any:
     raise RuntimeError("bug")
 
 
-TABLE = {"echo": EventSpec(echo), "refuse": EventSpec(refuse), "explode": EventSpec(explode),
-         "limited": EventSpec(echo, "tight")}
+TABLE = {
+    "echo": EventSpec(echo),
+    "refuse": EventSpec(refuse),
+    "explode": EventSpec(explode),
+    "limited": EventSpec(echo, "tight"),
+}
 
 
 @pytest.fixture(autouse=True)
 def _limits(settings: Any) -> None:
-    settings.BANTER = {**settings.BANTER, "MAX_EVENT_PAYLOAD_BYTES": 100,
-                       "RATE_LIMITS": {"default": "1000/60", "tight": "2/60/2"}}
+    settings.BANTER = {
+        **settings.BANTER,
+        "MAX_EVENT_PAYLOAD_BYTES": 100,
+        "RATE_LIMITS": {"default": "1000/60", "tight": "2/60/2"},
+    }
     get_rate_limiter().reset()
 
 
@@ -70,8 +83,9 @@ async def test_success_is_acked_with_data() -> None:
 async def test_banter_error_is_acked_with_its_code() -> None:
     ctx, socket = make_ctx()
     await dispatch(ctx, TABLE, "refuse", [], 1, 10)
-    assert socket.acks == [(1, [{"ok": False, "error": {"code": "forbidden", "message": "no",
-                                                        "details": {}}}])]
+    assert socket.acks == [
+        (1, [{"ok": False, "error": {"code": "forbidden", "message": "no", "details": {}}}])
+    ]
 
 
 async def test_handler_crash_is_internal_error_not_a_disconnect() -> None:
@@ -86,8 +100,9 @@ async def test_without_ack_failures_become_error_events() -> None:
     await dispatch(ctx, TABLE, "refuse", [], None, 10)
     await dispatch(ctx, TABLE, "echo", [1], None, 10)  # success without ack: nothing sent
     assert socket.acks == []
-    assert socket.emitted == [("error", ({"code": "forbidden", "message": "no", "details": {},
-                                          "event": "refuse"},))]
+    assert socket.emitted == [
+        ("error", ({"code": "forbidden", "message": "no", "details": {}, "event": "refuse"},))
+    ]
 
 
 async def test_unknown_event_and_oversize_payload() -> None:

@@ -1,0 +1,46 @@
+"""Payload builders for users: one shape for REST responses and socket events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from banter.accounts.models import User
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and "Z", the form JavaScript's Date.toISOString uses."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def user_summary_payload(user: User) -> dict[str, Any]:
+    """The user as embedded in messages, calls and member lists (same as chat.events)."""
+    # Clients render displayName as is, so it falls back to the username; an unset avatar
+    # is null rather than "" so `avatarUrl ?? placeholder` works.
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "displayName": user.public_name,
+        "avatarUrl": user.avatar_url or None,
+    }
+
+
+def user_public_payload(user: User) -> dict[str, Any]:
+    """A profile anyone signed in may see."""
+    return {
+        **user_summary_payload(user),
+        "isOnline": user.is_online,
+        "lastSeen": iso_utc(user.last_seen),
+    }
+
+
+def user_private_payload(user: User) -> dict[str, Any]:
+    """The signed-in user's own profile (adds what only they may see)."""
+    return {
+        **user_public_payload(user),
+        "email": user.email,
+        "dateJoined": iso_utc(user.date_joined),
+    }

@@ -1,0 +1,29 @@
+"""Reads of users."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from banter.accounts.models import User
+from banter.core.errors import not_found
+
+MAX_SEARCH_LENGTH = 100
+
+
+def user_get(*, user_id: int) -> User:
+    """A user by id, active or not (old messages still show deactivated authors)."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise not_found("User")
+    return user
+
+
+def user_search(*, query: str = "", exclude_user_id: int | None = None) -> QuerySet[User]:
+    """Active users whose username or display name contains `query`, by username."""
+    users = User.objects.filter(is_active=True)
+    query = query.strip()[:MAX_SEARCH_LENGTH]
+    if query:
+        users = users.filter(Q(username__icontains=query) | Q(display_name__icontains=query))
+    if exclude_user_id is not None:
+        users = users.exclude(pk=exclude_user_id)
+    return users.order_by("username")

@@ -1,0 +1,67 @@
+"""Writes of notifications; each one tells the user's sockets after commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from banter.accounts.models import User
+from banter.core.errors import not_found, validation_error
+from banter.notifications.events import notification_payload
+from banter.notifications.models import Notification
+from banter.notifications.selectors import notification_unread_count
+from banter.realtime.broadcast import broadcast_on_commit, user_group
+
+NOTIFICATION_NEW = "notification:new"
+NOTIFICATION_COUNT = "notification:count"
+MAX_MARK_READ_IDS = 500
+
+
+@transaction.atomic
+def notification_create(*, user_id: int, kind: str, payload: dict[str, Any]) -> Notification:
+    """Store a notification and push it, with the new unread count, to the user's sockets."""
+    if kind not in Notification.Kind.values:
+        raise validation_error(f"Unknown notification kind {kind!r}", kind=["Unknown kind."])
+    if not isinstance(payload, dict):
+        raise validation_error("Notification payload must be an object", payload=["Not a dict."])
+    if not User.objects.filter(pk=user_id).exists():
+        raise not_found("User")
+    notification = Notification.objects.create(user_id=user_id, kind=kind, payload=payload)
+    group = user_group(user_id)
+    broadcast_on_commit(group, NOTIFICATION_NEW, notification_payload(notification))
+    # Counted inside the transaction: two creations racing for one user may both report the
+    # same number. The count is a badge hint; the next event or reconnect corrects it.
+    broadcast_on_commit(group, NOTIFICATION_COUNT, {"unread": notification_unread_count(user_id)})
+    return notification
+
+
+@transaction.atomic
+def notifications_mark_read(
+    *, user: User, ids: Iterable[int] | None = None, all: bool = False
+) -> int:
+    """Mark the given (or all) of the user's notifications read; return the unread count.
+
+    Ids that are not the user's, or already read, are ignored, so retries are harmless and
+    nothing reveals which ids exist.
+    """
+    if all == (ids is not None):
+        raise validation_error("Give either ids or all=true", ids=["Give ids or all, not both."])
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        id_list = list(ids)
+        if len(id_list) > MAX_MARK_READ_IDS:
+            raise validation_error(
+                "Too many ids", ids=[f"At most {MAX_MARK_READ_IDS} ids at a time."]
+            )
+        if any(not isinstance(i, int) or isinstance(i, bool) for i in id_list):
+            raise validation_error("ids must be integers", ids=["Expected a list of integers."])
+        unread = unread.filter(pk__in=id_list)
+    changed = unread.update(read_at=timezone.now())
+    count = notification_unread_count(user.pk)
+    if changed:
+        # The user's other devices update their badge; nothing to say if nothing changed.
+        broadcast_on_commit(user_group(user.pk), NOTIFICATION_COUNT, {"unread": count})
+    return count

@@ -1,0 +1,24 @@
+from django.contrib import admin
+
+from calls.models import CallLog
+
+
+@admin.register(CallLog)
+class CallLogAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "caller",
+        "receiver",
+        "call_type",
+        "status",
+        "started_at",
+        "answered_at",
+        "ended_at",
+        "duration",
+    )
+    list_filter = ("status", "call_type")
+    search_fields = ("caller__username", "receiver__username")
+    date_hierarchy = "started_at"
+    list_select_related = ("caller", "receiver")
+    raw_id_fields = ("caller", "receiver")
+    readonly_fields = ("started_at",)

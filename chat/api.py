@@ -1,0 +1,167 @@
+"""REST endpoints of the chat domain: parse input -> call a service or selector -> render.
+
+Errors are BanterErrors rendered by banter.core.api.exception_handler.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.views import APIView
+
+from banter.accounts.models import User
+from chat import selectors, services
+from chat.serializers import (
+    DirectRoomInputSerializer,
+    ErrorOutputSerializer,
+    HistoryPageOutputSerializer,
+    HistoryQuerySerializer,
+    MemberAddInputSerializer,
+    MemberOutputSerializer,
+    MessageEditInputSerializer,
+    MessageOutputSerializer,
+    MessageSendInputSerializer,
+    ReadMarkInputSerializer,
+    ReadPositionOutputSerializer,
+    RoomCreateInputSerializer,
+    RoomOutputSerializer,
+)
+
+
+def _errors(*statuses: int) -> dict[int, Any]:
+    """Schema entries for the error responses an endpoint can give (401 always)."""
+    return dict.fromkeys((401, *statuses), ErrorOutputSerializer)
+
+
+def _validated(serializer_class: type[Serializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _user(request: Request) -> User:
+    # IsAuthenticated (the default permission) has run, so this is a real User.
+    return cast(User, request.user)
+
+
+def _room_response(request: Request, room_id: int, status_code: int) -> Response:
+    view = selectors.room_get_for_member(_user(request), room_id)
+    return Response(RoomOutputSerializer(view).data, status=status_code)
+
+
+class RoomListApi(APIView):
+    @extend_schema(
+        operation_id="rooms_list", responses={200: RoomOutputSerializer(many=True), **_errors()}
+    )
+    def get(self, request: Request) -> Response:
+        rooms = selectors.room_list_for_user(_user(request))
+        return Response(RoomOutputSerializer(rooms, many=True).data)
+
+    @extend_schema(
+        operation_id="rooms_create",
+        request=RoomCreateInputSerializer,
+        responses={201: RoomOutputSerializer, **_errors(400)},
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(RoomCreateInputSerializer, request.data)
+        room = services.room_create(creator=_user(request), **data)
+        return _room_response(request, room.pk, status.HTTP_201_CREATED)
+
+
+class RoomDetailApi(APIView):
+    @extend_schema(responses={200: RoomOutputSerializer, **_errors(403, 404)})
+    def get(self, request: Request, room_id: int) -> Response:
+        return _room_response(request, room_id, status.HTTP_200_OK)
+
+
+class DirectRoomApi(APIView):
+    @extend_schema(
+        request=DirectRoomInputSerializer,
+        responses={
+            200: OpenApiResponse(RoomOutputSerializer, description="The existing direct room"),
+            201: OpenApiResponse(RoomOutputSerializer, description="A new direct room"),
+            **_errors(400),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(DirectRoomInputSerializer, request.data)
+        room, created = services.direct_room_get_or_create(user=_user(request), **data)
+        return _room_response(request, room.pk, 201 if created else 200)
+
+
+class RoomMembersApi(APIView):
+    @extend_schema(
+        request=MemberAddInputSerializer,
+        responses={201: MemberOutputSerializer, **_errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, room_id: int) -> Response:
+        data = _validated(MemberAddInputSerializer, request.data)
+        membership = services.member_add(actor=_user(request), room_id=room_id, **data)
+        return Response(MemberOutputSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class RoomMemberDetailApi(APIView):
+    @extend_schema(responses={204: None, **_errors(403, 404)})
+    def delete(self, request: Request, room_id: int, user_id: int) -> Response:
+        services.member_remove(actor=_user(request), room_id=room_id, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RoomMessagesApi(APIView):
+    @extend_schema(
+        operation_id="rooms_messages_list",
+        parameters=[HistoryQuerySerializer],
+        responses={200: HistoryPageOutputSerializer, **_errors(400, 403, 404)},
+    )
+    def get(self, request: Request, room_id: int) -> Response:
+        query = _validated(HistoryQuerySerializer, request.query_params)
+        page = selectors.message_history(_user(request), room_id, **query)
+        return Response(HistoryPageOutputSerializer(page).data)
+
+    @extend_schema(
+        operation_id="rooms_messages_create",
+        request=MessageSendInputSerializer,
+        responses={
+            201: OpenApiResponse(MessageOutputSerializer, description="Stored"),
+            200: OpenApiResponse(
+                MessageOutputSerializer, description="A repeated clientId: the stored message"
+            ),
+            **_errors(400, 403, 404, 409),
+        },
+    )
+    def post(self, request: Request, room_id: int) -> Response:
+        data = _validated(MessageSendInputSerializer, request.data)
+        message, created = services.message_send(sender=_user(request), room_id=room_id, **data)
+        return Response(MessageOutputSerializer(message).data, status=201 if created else 200)
+
+
+class MessageDetailApi(APIView):
+    @extend_schema(
+        request=MessageEditInputSerializer,
+        responses={200: MessageOutputSerializer, **_errors(400, 403, 404, 409)},
+    )
+    def patch(self, request: Request, message_id: int) -> Response:
+        data = _validated(MessageEditInputSerializer, request.data)
+        message = services.message_edit(user=_user(request), message_id=message_id, **data)
+        return Response(MessageOutputSerializer(message).data)
+
+    @extend_schema(responses={204: None, **_errors(403, 404)})
+    def delete(self, request: Request, message_id: int) -> Response:
+        services.message_delete(user=_user(request), message_id=message_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RoomReadApi(APIView):
+    @extend_schema(
+        request=ReadMarkInputSerializer,
+        responses={200: ReadPositionOutputSerializer, **_errors(400, 403, 404)},
+    )
+    def post(self, request: Request, room_id: int) -> Response:
+        data = _validated(ReadMarkInputSerializer, request.data)
+        membership = services.read_position_mark(user=_user(request), room_id=room_id, **data)
+        return Response(ReadPositionOutputSerializer(membership).data)

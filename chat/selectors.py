@@ -1,0 +1,189 @@
+"""Reads of the chat domain. Membership is checked here, so transports cannot forget it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from banter.core.errors import forbidden, not_found, validation_error
+from chat.models import Membership, Message, Room
+from chat.validation import check_id, check_optional_seq
+
+if TYPE_CHECKING:
+    from banter.accounts.models import User
+
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    """A room as one member sees it."""
+
+    room: Room
+    membership: Membership
+    unread_count: int
+    members: list[Membership] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Messages in ascending seq order; has_more says whether the paging direction has more."""
+
+    messages: list[Message]
+    has_more: bool
+    ascending: bool  # True when paging forward (`after`), False when paging back
+
+    @property
+    def next_before(self) -> int | None:
+        return self.messages[0].seq if self.has_more and not self.ascending else None
+
+    @property
+    def next_after(self) -> int | None:
+        return self.messages[-1].seq if self.has_more and self.ascending else None
+
+
+def membership_get(user: User, room_id: int) -> Membership:
+    """The user's membership (with its room): not_found for an unknown room, forbidden if
+    the user is not a member."""
+    room_id = check_id(room_id, what="Room")
+    membership = (
+        Membership.objects.select_related("room").filter(room_id=room_id, user=user).first()
+    )
+    if membership is not None:
+        return membership
+    if not Room.objects.filter(pk=room_id).exists():
+        raise not_found("Room")
+    raise forbidden("You are not a member of this room")
+
+
+def _unread_count_subquery(user: User) -> Coalesce:
+    # Correlated COUNT per membership: walks the (room, seq) unique index from the read
+    # position, so the room list stays one query however many rooms the user has.
+    unread = (
+        Message.objects.filter(
+            room_id=OuterRef("room_id"),
+            seq__gt=OuterRef("last_read_seq"),
+            deleted_at__isnull=True,
+        )
+        .exclude(sender=user)
+        .order_by()
+        .values("room_id")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return Coalesce(Subquery(unread, output_field=IntegerField()), 0)
+
+
+def _last_activity_subquery() -> Subquery:
+    newest = Message.objects.filter(room_id=OuterRef("room_id")).order_by("-seq")
+    return Subquery(newest.values("created_at")[:1])
+
+
+def room_list_for_user(user: User) -> list[RoomView]:
+    """The user's rooms, most recently active first, each with its unread count.
+
+    One query for rooms, roles and unread counts, plus one for the members of direct rooms
+    (clients name a direct room after the other member).
+    """
+    direct_members = Prefetch(
+        "room__memberships",
+        queryset=Membership.objects.filter(room__kind=Room.Kind.DIRECT)
+        .select_related("user")
+        .order_by("joined_at", "pk"),
+    )
+    memberships: QuerySet[Membership] = (
+        Membership.objects.filter(user=user)
+        .select_related("room")
+        .annotate(
+            unread_count=_unread_count_subquery(user),
+            last_activity=Coalesce(_last_activity_subquery(), F("room__created_at")),
+        )
+        .order_by("-last_activity", "-room_id")
+        .prefetch_related(direct_members)
+    )
+    return [
+        RoomView(
+            room=membership.room,
+            membership=membership,
+            unread_count=membership.unread_count,  # type: ignore[attr-defined]
+            members=list(membership.room.memberships.all()) if membership.room.is_direct else None,
+        )
+        for membership in memberships
+    ]
+
+
+def room_get_for_member(user: User, room_id: int) -> RoomView:
+    """One room with its members and the user's unread count; members only."""
+    membership = membership_get(user, room_id)
+    unread = (
+        Message.objects.filter(
+            room_id=membership.room_id, seq__gt=membership.last_read_seq, deleted_at__isnull=True
+        )
+        .exclude(sender=user)
+        .count()
+    )
+    return RoomView(
+        room=membership.room,
+        membership=membership,
+        unread_count=unread,
+        members=room_members(membership.room_id),
+    )
+
+
+def room_members(room_id: int) -> list[Membership]:
+    return list(
+        Membership.objects.filter(room_id=room_id)
+        .select_related("user")
+        .order_by("joined_at", "pk")
+    )
+
+
+def message_history(
+    user: User,
+    room_id: int,
+    before: int | None = None,
+    after: int | None = None,
+    limit: int = HISTORY_DEFAULT_LIMIT,
+) -> HistoryPage:
+    """A page of a room's messages by seq, members only, always returned oldest first.
+
+    Without `after`: the newest `limit` messages below `before` (or the newest overall).
+    With `after`: the oldest `limit` messages above `after` (and below `before` if given),
+    which is how a reconnecting client catches up. Deleted messages stay in as tombstones
+    so a client sees every seq.
+    """
+    before = check_optional_seq(before, field="before")
+    after = check_optional_seq(after, field="after")
+    if type(limit) is not int or not 1 <= limit <= HISTORY_MAX_LIMIT:
+        raise validation_error(
+            f"limit must be an integer from 1 to {HISTORY_MAX_LIMIT}", limit="out of range"
+        )
+    membership = membership_get(user, room_id)
+
+    messages = Message.objects.filter(room_id=membership.room_id).select_related("sender")
+    if before is not None:
+        messages = messages.filter(seq__lt=before)
+    ascending = after is not None
+    if ascending:
+        messages = messages.filter(seq__gt=after).order_by("seq")
+    else:
+        messages = messages.order_by("-seq")
+    # One extra row tells whether another page exists without a COUNT query.
+    rows = list(messages[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if not ascending:
+        rows.reverse()
+    return HistoryPage(messages=rows, has_more=has_more, ascending=ascending)
+
+
+def room_member_ids(room_id: int) -> list[int]:
+    return list(Membership.objects.filter(room_id=room_id).values_list("user_id", flat=True))
+
+
+def room_ids_for_user(user_id: int) -> list[int]:
+    return list(Membership.objects.filter(user_id=user_id).values_list("room_id", flat=True))

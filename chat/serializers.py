@@ -1,0 +1,185 @@
+"""REST input shapes (camelCase) and output shapes for the schema.
+
+Input serializers only check JSON types and ranges; the domain rules (content cleaning,
+lengths, membership) live in the services, so REST and sockets enforce the same ones.
+Output serializers delegate to chat.events, the one builder of every payload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from banter.accounts.serializers import UserSummarySerializer
+from chat import events
+from chat.models import Membership, Message
+from chat.selectors import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
+from chat.services import CLIENT_MESSAGE_TYPES, MAX_INITIAL_MEMBERS
+from chat.validation import MAX_ID
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class StrictStringField(serializers.Field):
+    """A JSON string, passed on untouched: no trimming, no coercion of numbers, and no
+    rejection of control characters, which the services strip (not refuse)."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value: Any) -> str:
+        return str(value)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: DRF's IntegerField would also take "12" and 12.0."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true/false: DRF's BooleanField would also take "yes", "0" and 1."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if type(data) is not bool:
+            self.fail("invalid", input=data)
+        return data
+
+
+def _id_field(**kwargs: Any) -> StrictIntegerField:
+    return StrictIntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class RoomCreateInputSerializer(serializers.Serializer):
+    name = StrictStringField()
+    isPublic = StrictBooleanField(required=False, default=False, source="is_public")
+    memberIds = serializers.ListField(
+        child=_id_field(),
+        required=False,
+        default=list,
+        max_length=MAX_INITIAL_MEMBERS,
+        source="member_ids",
+    )
+
+
+class MemberAddInputSerializer(serializers.Serializer):
+    userId = _id_field(source="user_id")
+    role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+
+
+class DirectRoomInputSerializer(serializers.Serializer):
+    userId = _id_field(source="other_user_id")
+
+
+class MessageSendInputSerializer(serializers.Serializer):
+    content = StrictStringField()
+    messageType = serializers.ChoiceField(
+        choices=CLIENT_MESSAGE_TYPES, default=Message.Type.TEXT, source="message_type"
+    )
+    clientId = StrictStringField(required=False, allow_null=True, default=None, source="client_id")
+    replyTo = _id_field(required=False, allow_null=True, default=None, source="reply_to_id")
+
+
+class MessageEditInputSerializer(serializers.Serializer):
+    content = StrictStringField()
+
+
+class ReadMarkInputSerializer(serializers.Serializer):
+    messageId = _id_field(source="message_id")
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    # Query strings are text, so DRF's lenient IntegerField is right here.
+    before = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    after = serializers.IntegerField(required=False, min_value=0, max_value=MAX_ID)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=HISTORY_MAX_LIMIT, default=HISTORY_DEFAULT_LIMIT
+    )
+
+
+# -- outputs: fields describe the schema, to_representation is the shared builder --------
+
+
+class MemberOutputSerializer(UserSummarySerializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    joinedAt = serializers.DateTimeField()
+
+    def to_representation(self, instance: Membership) -> dict[str, Any]:
+        return events.member_payload(instance)
+
+
+class MessageOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    roomId = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    content = serializers.CharField(help_text='"" once the message is deleted')
+    messageType = serializers.ChoiceField(choices=Message.Type.choices)
+    clientId = serializers.CharField(allow_null=True)
+    replyTo = serializers.IntegerField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    editedAt = serializers.DateTimeField(allow_null=True)
+    deletedAt = serializers.DateTimeField(allow_null=True)
+    user = UserSummarySerializer()
+
+    def to_representation(self, instance: Message) -> dict[str, Any]:
+        return events.message_payload(instance)
+
+
+class RoomOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    isPublic = serializers.BooleanField()
+    createdAt = serializers.DateTimeField()
+    lastSeq = serializers.IntegerField()
+    unreadCount = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    members = MemberOutputSerializer(
+        many=True, required=False, help_text="In room details, and for direct rooms in lists"
+    )
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return events.room_payload(instance)
+
+
+class HistoryPageOutputSerializer(serializers.Serializer):
+    results = MessageOutputSerializer(many=True)
+    hasMore = serializers.BooleanField()
+    nextBefore = serializers.IntegerField(allow_null=True)
+    nextAfter = serializers.IntegerField(allow_null=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return {
+            "results": [events.message_payload(message) for message in instance.messages],
+            "hasMore": instance.has_more,
+            "nextBefore": instance.next_before,
+            "nextAfter": instance.next_after,
+        }
+
+
+class ReadPositionOutputSerializer(serializers.Serializer):
+    roomId = serializers.IntegerField()
+    messageId = serializers.IntegerField(allow_null=True)
+    userId = serializers.IntegerField()
+    readAt = serializers.DateTimeField(allow_null=True)
+    seq = serializers.IntegerField()
+
+    def to_representation(self, instance: Membership) -> dict[str, Any]:
+        return events.message_read_payload(instance)
+
+
+class ErrorOutputSerializer(serializers.Serializer):
+    """Every error: {code, message, details} (banter.core.errors)."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField()

@@ -1,0 +1,446 @@
+"""Writes of the chat domain: rooms, memberships, messages, read positions.
+
+Every service validates its input and the caller's rights first and raises BanterError
+before changing anything; real-time events go out through broadcast_on_commit, so nobody
+hears about a write that rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, IntegerField, Value, When
+from django.utils import timezone
+
+from banter.accounts.models import User
+from banter.core.errors import conflict, forbidden, not_found, validation_error
+from banter.realtime.broadcast import (
+    broadcast_on_commit,
+    control_on_commit,
+    room_group,
+    user_group,
+)
+from chat import events
+from chat.models import Membership, Message, Room
+from chat.selectors import membership_get
+from chat.validation import (
+    check_choice,
+    check_client_id,
+    check_id,
+    check_reference_id,
+    clean_content,
+    clean_room_name,
+)
+
+# "system" messages are written by the server, never accepted from a client.
+CLIENT_MESSAGE_TYPES: tuple[str, ...] = (
+    Message.Type.TEXT,
+    Message.Type.IMAGE,
+    Message.Type.FILE,
+)
+MAX_INITIAL_MEMBERS = 500
+
+Role = Membership.Role
+
+
+# -- rooms and memberships ---------------------------------------------------------------
+
+
+@transaction.atomic
+def room_create(
+    *,
+    creator: User,
+    name: Any,
+    kind: Any = Room.Kind.GROUP,
+    is_public: Any = False,
+    member_ids: Iterable[Any] = (),
+) -> Room:
+    """Create a group room owned by `creator`, with `member_ids` as members."""
+    check_choice(kind, field="kind", choices=(Room.Kind.GROUP,))  # direct: see below
+    name = clean_room_name(name)
+    if type(is_public) is not bool:
+        raise validation_error("isPublic must be a boolean", isPublic="not a boolean")
+    members = _active_users(_member_ids(member_ids, exclude=creator.pk), field="memberIds")
+
+    room = Room.objects.create(
+        name=name, kind=Room.Kind.GROUP, is_public=is_public, created_by=creator
+    )
+    memberships = [Membership(room=room, user=creator, role=Role.OWNER)]
+    memberships += [Membership(room=room, user=user, role=Role.MEMBER) for user in members]
+    Membership.objects.bulk_create(memberships)
+    for membership in memberships:
+        _announce_join(membership)
+    return room
+
+
+@transaction.atomic
+def direct_room_get_or_create(*, user: User, other_user_id: Any) -> tuple[Room, bool]:
+    """The one direct room of `user` and `other_user_id`, created on first use.
+
+    Both are plain members (nobody moderates a conversation of two). A participant who had
+    left gets their membership back.
+    """
+    other_user_id = check_reference_id(other_user_id, field="userId")
+    if other_user_id == user.pk:
+        raise validation_error("You cannot open a direct room with yourself", userId="self")
+    (other,) = _active_users([other_user_id], field="userId")
+    key = _direct_key(user.pk, other.pk)
+
+    room = Room.objects.filter(direct_key=key).first()
+    created = False
+    if room is None:
+        try:
+            with transaction.atomic():  # savepoint: the outer transaction survives a clash
+                room = Room.objects.create(kind=Room.Kind.DIRECT, direct_key=key, created_by=user)
+            created = True
+        except IntegrityError:
+            # A concurrent call created the pair's room first; direct_key is unique.
+            room = Room.objects.get(direct_key=key)
+    for participant in (user, other):
+        membership, joined = Membership.objects.get_or_create(
+            room=room, user=participant, defaults={"role": Role.MEMBER}
+        )
+        if joined:
+            _announce_join(membership)
+    return room, created
+
+
+@transaction.atomic
+def room_join(*, user: User, room_id: Any) -> tuple[Room, Membership, bool]:
+    """Membership of `user` in a room: existing for members, new for public group rooms.
+
+    Private rooms are joined by invitation (member_add); direct rooms only by their two
+    participants. Returns (room, membership, created).
+    """
+    room_id = check_id(room_id, what="Room")
+    room = Room.objects.filter(pk=room_id).first()
+    if room is None:
+        raise not_found("Room")
+    membership = Membership.objects.filter(room=room, user=user).first()
+    if membership is not None:
+        return room, membership, False
+    if room.is_direct:
+        if user.pk not in _direct_participant_ids(room):
+            raise forbidden("Direct rooms cannot be joined")
+    elif not room.is_public:
+        raise forbidden("This room is private")
+
+    membership, created = Membership.objects.get_or_create(
+        room=room, user=user, defaults={"role": Role.MEMBER}
+    )
+    if created:
+        _announce_join(membership)
+    return room, membership, created
+
+
+@transaction.atomic
+def room_leave(*, user: User, room_id: Any) -> None:
+    """End the user's membership.
+
+    When the last owner leaves and others stay, ownership passes to the longest-standing
+    admin, or if there is none, to the longest-standing member. The last member to leave
+    leaves an empty room behind (its history is kept).
+    """
+    membership = _membership_locking_room(user, room_id)
+    _end_membership(membership)
+
+
+@transaction.atomic
+def member_add(*, actor: User, room_id: Any, user_id: Any, role: Any = Role.MEMBER) -> Membership:
+    """Add a user to a group room: owners and admins add members, only owners add admins or
+    owners. Adding an existing member is a conflict."""
+    role = check_choice(role, field="role", choices=tuple(Role.values))
+    user_id = check_reference_id(user_id, field="userId")
+    actor_membership = _membership_locking_room(actor, room_id)
+    room = actor_membership.room
+    if room.is_direct:
+        raise forbidden("Direct rooms have exactly two members")
+    if not actor_membership.can_manage:
+        raise forbidden("Only room owners and admins can add members")
+    if role != Role.MEMBER and actor_membership.role != Role.OWNER:
+        raise forbidden("Only room owners can add admins or owners")
+    (user,) = _active_users([user_id], field="userId")
+    if Membership.objects.filter(room=room, user=user).exists():
+        raise conflict("User is already a member of this room", userId=user.pk)
+
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(room=room, user=user, role=role)
+    except IntegrityError:
+        # room_join does not take the room lock, so the user may have just joined.
+        raise conflict("User is already a member of this room", userId=user.pk) from None
+    _announce_join(membership)
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, actor: User, room_id: Any, user_id: Any) -> None:
+    """Remove a member. Anyone may remove themselves (as room_leave). Admins remove members;
+    owners also remove admins and other owners. The last owner can never be removed by
+    someone else, since only an owner removes an owner."""
+    user_id = check_id(user_id, what="Member")
+    actor_membership = _membership_locking_room(actor, room_id)
+    if user_id == actor.pk:
+        _end_membership(actor_membership)
+        return
+    room = actor_membership.room
+    if room.is_direct:
+        raise forbidden("Nobody can be removed from a direct room")
+    target = Membership.objects.filter(room=room, user_id=user_id).first()
+    if target is None:
+        raise not_found("Member")
+    if not actor_membership.can_manage:
+        raise forbidden("Only room owners and admins can remove members")
+    if target.role != Role.MEMBER and actor_membership.role != Role.OWNER:
+        raise forbidden("Only room owners can remove admins and owners")
+    _end_membership(target)
+
+
+# -- messages ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def message_send(
+    *,
+    sender: User,
+    room_id: Any,
+    content: Any,
+    message_type: Any = Message.Type.TEXT,
+    client_id: Any = None,
+    reply_to_id: Any = None,
+) -> tuple[Message, bool]:
+    """Persist a message with the room's next seq and broadcast it after commit.
+
+    A repeated (sender, client_id) returns the stored message with created=False and
+    broadcasts nothing, including when two retries race.
+    """
+    content = clean_content(content)
+    message_type = check_choice(message_type, field="messageType", choices=CLIENT_MESSAGE_TYPES)
+    client_id = check_client_id(client_id)
+    if reply_to_id is not None:
+        reply_to_id = check_reference_id(reply_to_id, field="replyTo")
+    room_id = membership_get(sender, room_id).room_id
+
+    if client_id is not None:
+        existing = _message_by_client_id(sender, client_id, room_id=room_id)
+        if existing is not None:
+            return existing, False
+    if (
+        reply_to_id is not None
+        and not Message.objects.filter(pk=reply_to_id, room_id=room_id).exists()
+    ):
+        raise validation_error("replyTo must be a message of this room", replyTo="not found")
+
+    try:
+        # Savepoint around seq and insert: when the insert clashes with a concurrent retry
+        # (unique sender+client_id), rolling back to it also undoes our seq bump, so the
+        # room's seqs stay gapless.
+        with transaction.atomic():
+            message = Message.objects.create(
+                room_id=room_id,
+                sender=sender,
+                content=content,
+                message_type=message_type,
+                client_id=client_id,
+                seq=_next_seq(room_id),
+                reply_to_id=reply_to_id,
+            )
+    except IntegrityError:
+        existing = _message_by_client_id(sender, client_id, room_id=room_id) if client_id else None
+        if existing is None:
+            raise
+        return existing, False
+    broadcast_on_commit(
+        room_group(room_id), events.MESSAGE_RECEIVED, events.message_payload(message)
+    )
+    return message, True
+
+
+@transaction.atomic
+def message_edit(*, user: User, message_id: Any, content: Any) -> Message:
+    """Replace the content of the user's own, not deleted message; sets edited_at."""
+    content = clean_content(content)
+    message = _message_locked(message_id)
+    membership_get(user, message.room_id)
+    if message.sender_id != user.pk:
+        raise forbidden("Only the author can edit a message")
+    if message.is_deleted:
+        raise conflict("The message was deleted", messageId=message.pk)
+    if content == message.content:
+        return message  # nothing changed: no edited mark, no event
+
+    message.content = content
+    message.edited_at = timezone.now()
+    message.save(update_fields=["content", "edited_at"])
+    broadcast_on_commit(
+        room_group(message.room_id), events.MESSAGE_EDITED, events.message_edited_payload(message)
+    )
+    return message
+
+
+@transaction.atomic
+def message_delete(*, user: User, message_id: Any) -> Message:
+    """Soft-delete: deleted_at is set and payloads show empty content from then on.
+
+    The author or a room owner/admin may delete; deleting again is a no-op.
+    """
+    message = _message_locked(message_id)
+    membership = membership_get(user, message.room_id)
+    if message.sender_id != user.pk and not membership.can_manage:
+        raise forbidden("Only the author or a room admin can delete this message")
+    if message.is_deleted:
+        return message
+
+    message.deleted_at = timezone.now()
+    message.save(update_fields=["deleted_at"])
+    broadcast_on_commit(
+        room_group(message.room_id),
+        events.MESSAGE_DELETED,
+        events.message_deleted_payload(message),
+    )
+    return message
+
+
+@transaction.atomic
+def read_position_mark(*, user: User, room_id: Any, message_id: Any) -> Membership:
+    """Move the user's read position in a room forward to `message_id`.
+
+    An older (or the same) message leaves the position alone and returns it unchanged.
+    """
+    message_id = check_reference_id(message_id, field="messageId")
+    membership = membership_get(user, room_id)
+    message = (
+        Message.objects.filter(pk=message_id, room_id=membership.room_id).only("pk", "seq").first()
+    )
+    if message is None:
+        raise validation_error("messageId must be a message of this room", messageId="not found")
+
+    read_at = timezone.now()
+    # Conditional UPDATE instead of read-compare-write: two devices marking at once can
+    # never move the position backwards, with no lock held.
+    moved = Membership.objects.filter(pk=membership.pk, last_read_seq__lt=message.seq).update(
+        last_read_seq=message.seq, last_read_message=message, read_at=read_at
+    )
+    if not moved:
+        membership.refresh_from_db(fields=["last_read_seq", "last_read_message", "read_at"])
+        return membership
+    membership.last_read_seq = message.seq
+    membership.last_read_message = message
+    membership.read_at = read_at
+    broadcast_on_commit(
+        room_group(membership.room_id), events.MESSAGE_READ, events.message_read_payload(membership)
+    )
+    return membership
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _next_seq(room_id: int) -> int:
+    # The UPDATE holds the room row's lock until commit, so concurrent senders of one room
+    # queue here on PostgreSQL and each reads back its own value (SQLite's IMMEDIATE
+    # transactions serialise all writers anyway). Callers hold a transaction.
+    Room.objects.filter(pk=room_id).update(last_seq=F("last_seq") + 1)
+    return Room.objects.values_list("last_seq", flat=True).get(pk=room_id)
+
+
+def _message_by_client_id(sender: User, client_id: str, *, room_id: int) -> Message | None:
+    existing = (
+        Message.objects.select_related("sender").filter(sender=sender, client_id=client_id).first()
+    )
+    if existing is not None and existing.room_id != room_id:
+        raise conflict(
+            "clientId was already used for a message in another room", clientId=client_id
+        )
+    return existing
+
+
+def _message_locked(message_id: Any) -> Message:
+    message_id = check_id(message_id, what="Message")
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("sender")
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None:
+        raise not_found("Message")
+    return message
+
+
+def _membership_locking_room(user: User, room_id: Any) -> Membership:
+    """The user's membership, after locking the room row: membership changes of one room
+    run one at a time, so two owners leaving at once cannot leave the room ownerless."""
+    room_id = check_id(room_id, what="Room")
+    Room.objects.select_for_update().filter(pk=room_id).first()
+    return membership_get(user, room_id)
+
+
+def _end_membership(membership: Membership) -> None:
+    """Delete a membership (room lock held), handing ownership on if needed."""
+    if membership.role == Role.OWNER:
+        others = Membership.objects.filter(room_id=membership.room_id).exclude(pk=membership.pk)
+        if not others.filter(role=Role.OWNER).exists():
+            successor = others.order_by(
+                Case(
+                    When(role=Role.ADMIN, then=Value(0)),
+                    default=Value(1),
+                    output_field=IntegerField(),
+                ),
+                "joined_at",
+                "pk",
+            ).first()
+            if successor is not None:
+                successor.role = Role.OWNER
+                successor.save(update_fields=["role"])
+    membership.delete()
+    room_id, user_id = membership.room_id, membership.user_id
+    broadcast_on_commit(
+        room_group(room_id),
+        events.USER_LEFT_ROOM,
+        events.user_left_room_payload(room_id=room_id, user_id=user_id),
+    )
+    control_on_commit(user_group(user_id), "unsubscribe", target=room_group(room_id))
+
+
+def _announce_join(membership: Membership) -> None:
+    # The new member's open sockets subscribe to the room group, wherever they are
+    # connected; the room hears who joined.
+    control_on_commit(
+        user_group(membership.user_id), "subscribe", target=room_group(membership.room_id)
+    )
+    broadcast_on_commit(
+        room_group(membership.room_id),
+        events.USER_JOINED_ROOM,
+        events.user_joined_room_payload(membership),
+    )
+
+
+def _member_ids(values: Iterable[Any], *, exclude: int) -> list[int]:
+    if isinstance(values, str | bytes | dict) or not isinstance(values, Iterable):
+        raise validation_error("memberIds must be a list of user ids", memberIds="not a list")
+    ids = list(dict.fromkeys(check_reference_id(value, field="memberIds") for value in values))
+    if len(ids) > MAX_INITIAL_MEMBERS:
+        raise validation_error(
+            f"At most {MAX_INITIAL_MEMBERS} members can be added at once", memberIds="too many"
+        )
+    return [user_id for user_id in ids if user_id != exclude]
+
+
+def _active_users(user_ids: list[int], *, field: str) -> list[User]:
+    users = {user.pk: user for user in User.objects.filter(pk__in=user_ids, is_active=True)}
+    unknown = [user_id for user_id in user_ids if user_id not in users]
+    if unknown:
+        raise validation_error("Unknown or inactive users", **{field: unknown})
+    return [users[user_id] for user_id in user_ids]
+
+
+def _direct_key(first_user_id: int, second_user_id: int) -> str:
+    low, high = sorted((first_user_id, second_user_id))
+    return f"{low}:{high}"
+
+
+def _direct_participant_ids(room: Room) -> set[int]:
+    return {int(part) for part in (room.direct_key or "").split(":") if part}

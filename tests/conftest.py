@@ -1,0 +1,67 @@
+"""Fixtures shared by every test package: the test database, users, API clients."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from banter.accounts.models import User
+
+_usernames = itertools.count(1)
+
+UserFactory = Callable[..., User]
+AuthClient = Callable[[User], APIClient]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """On SQLite, test in a file like production, not in Django's default shared-cache
+    memory database: there a second writer fails at once with "database table is locked"
+    instead of waiting out the busy timeout, so concurrency tests (transaction=True, several
+    threads) cannot pass. A per-session temporary file keeps parallel runs apart."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3" and not database.get("TEST", {}).get(
+        "NAME"
+    ):
+        database.setdefault("TEST", {})["NAME"] = str(
+            tmp_path_factory.mktemp("db") / "test.sqlite3"
+        )
+
+
+@pytest.fixture
+def user_factory(db: None) -> UserFactory:
+    """Create a user; any User field can be given (username defaults to a unique one)."""
+
+    def create(**fields: Any) -> User:
+        fields.setdefault("username", f"user{next(_usernames)}")
+        fields.setdefault("display_name", fields["username"].title())
+        password = fields.pop("password", "test-pass")
+        return User.objects.create_user(password=password, **fields)
+
+    return create
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    """An anonymous REST client."""
+    return APIClient()
+
+
+@pytest.fixture
+def auth_client() -> AuthClient:
+    """`auth_client(user)`: a REST client sending that user's JWT access token."""
+
+    def build(user: User) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+        return client
+
+    return build
