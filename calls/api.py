@@ -6,24 +6,21 @@ from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from banter.accounts.models import User
+from banter.core.pagination import BanterCursorPagination
 from calls.events import call_payload
 from calls.models import CallLog
 from calls.selectors import call_get_for_participant, call_list_for_user
 from calls.serializers import CallListParamsSerializer, CallSerializer
 
 
-class CallPagination(CursorPagination):
+class CallPagination(BanterCursorPagination):
     # A cursor keeps pages stable while new calls are logged during paging.
     ordering = ("-started_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 100
 
 
 @extend_schema_view(

@@ -6,7 +6,6 @@ from typing import Any, cast
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +26,7 @@ from banter.accounts.serializers import (
     UserSearchParamsSerializer,
 )
 from banter.accounts.tokens import TokenPair, refresh_token_verify, token_pair_for_user
+from banter.core.pagination import BanterCursorPagination
 
 
 def _validated(serializer_class: type[Any], data: Any) -> dict[str, Any]:
@@ -140,11 +140,8 @@ class UserDetailApi(APIView):
         return Response(user_public_payload(selectors.user_get(user_id=user_id)))
 
 
-class UserPagination(CursorPagination):
+class UserPagination(BanterCursorPagination):
     ordering = "username"
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 100
 
 
 @extend_schema_view(

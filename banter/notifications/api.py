@@ -6,12 +6,12 @@ from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from banter.accounts.models import User
+from banter.core.pagination import BanterCursorPagination
 from banter.notifications.events import notification_payload
 from banter.notifications.models import Notification
 from banter.notifications.selectors import notification_list
@@ -24,13 +24,10 @@ from banter.notifications.serializers import (
 from banter.notifications.services import notifications_mark_read
 
 
-class NotificationPagination(CursorPagination):
+class NotificationPagination(BanterCursorPagination):
     # A cursor, not page numbers: new notifications arrive while a client pages, and offsets
     # would then repeat or skip items.
     ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 100
 
 
 @extend_schema_view(
