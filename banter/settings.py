@@ -142,7 +142,7 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": os.environ.get("REDIS_PREFIX", "banter"),
-                "capacity": env_int("CHANNEL_CAPACITY", 5000),
+                "capacity": env_int("CHANNEL_CAPACITY", 100_000),  # one hub channel per process
                 "expiry": 60,
                 "group_expiry": 86400,
             },
@@ -152,7 +152,9 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": env_int("CHANNEL_CAPACITY", 5000), "expiry": 60},
+            # One hub channel per process carries every broadcast (see realtime/hub.py), so
+            # it needs far more room than a per-socket channel would.
+            "CONFIG": {"capacity": env_int("CHANNEL_CAPACITY", 100_000), "expiry": 60},
         }
     }
 

@@ -124,6 +124,7 @@ class Hub:
         while True:
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
+            sent = 0
             while self._outbox:
                 group, message = self._outbox.popleft()
                 try:
@@ -131,6 +132,11 @@ class Hub:
                 except Exception:
                     self.layer_errors += 1
                     logger.exception("channel layer group_send to %s failed", group)
+                sent += 1
+                if sent % 64 == 0:
+                    # The in-memory layer never suspends in group_send and drops messages
+                    # silently past its capacity: let the receive loop drain between batches.
+                    await asyncio.sleep(0)
 
     async def _receive_loop(self) -> None:
         backoff = 0.1
