@@ -131,10 +131,6 @@ class EngineSocket:
             return
         self._ready.set()
 
-    def send_frames(self, frames: list[str | bytes]) -> None:
-        for frame in frames:
-            self.send_frame(frame)
-
     def _take_all(self, limit: int | None = None) -> list[str | bytes]:
         taken: list[str | bytes] = []
         size = 0
@@ -309,7 +305,3 @@ class EngineServer:
     def forget(self, session: EngineSocket) -> None:
         if self.sessions.get(session.sid) is session:
             del self.sessions[session.sid]
-
-    def close_all(self, reason: str) -> None:
-        for session in list(self.sessions.values()):
-            session.close(reason)

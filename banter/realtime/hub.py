@@ -93,9 +93,6 @@ class Hub:
             del self._local[group]
             self.loop.create_task(self._discard(group))
 
-    def local_members(self, group: str) -> int:
-        return len(self._local.get(group, ()))
-
     async def _discard(self, group: str) -> None:
         if group in self._local:  # re-joined meanwhile
             return
