@@ -7,10 +7,22 @@ a Redis backend (same interface) serves several instances.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import redis
+import redis.asyncio
+from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript, Script
+from redis.retry import Retry
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +44,14 @@ class Rate:
 class Decision:
     allowed: bool
     retry_after: float
+
+
+class RateLimiter(Protocol):
+    def hit(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
+        """Take `cost` tokens from the key's bucket (sync: DRF views run in worker threads)."""
+
+    def reset(self) -> None:
+        """Forget every bucket (tests)."""
 
 
 class MemoryRateLimiter:
@@ -66,11 +86,159 @@ class MemoryRateLimiter:
         self._buckets[key] = (tokens, now)
 
 
-_default: MemoryRateLimiter | None = None
+T = TypeVar("T")
 
 
-def get_rate_limiter() -> MemoryRateLimiter:
-    global _default
-    if _default is None:
-        _default = MemoryRateLimiter()
-    return _default
+def loop_local(cache: dict[asyncio.AbstractEventLoop, T], factory: Callable[[], T]) -> T:
+    """The cache's value for the running event loop, made by factory on first use.
+
+    redis.asyncio connections belong to the loop that opened them, and each test (and each
+    `async_to_sync` call) may run on a new loop; entries of closed loops are dropped.
+    """
+    loop = asyncio.get_running_loop()
+    for stale in [other for other in cache if other.is_closed()]:
+        del cache[stale]
+    value = cache.get(loop)
+    if value is None:
+        value = cache[loop] = factory()
+    return value
+
+
+# One round trip, atomic across instances. Times are milliseconds from the caller's clock; a
+# caller whose clock lags the stored stamp sees no refill rather than a negative one.
+_BUCKET_LUA = """
+local now = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local per_second = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(state[1]) or capacity
+local stamp = tonumber(state[2]) or now
+if now < stamp then now = stamp end
+tokens = math.min(capacity, tokens + (now - stamp) / 1000 * per_second)
+local allowed = 0
+local retry_after = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+else
+  retry_after = (cost - tokens) / per_second
+end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
+           'stamp', string.format('%.17g', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - tokens) / per_second * 1000) + 1000)
+return {allowed, string.format('%.17g', retry_after)}
+"""
+
+_ALLOW = Decision(True, 0.0)
+_OUTAGE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class RedisRateLimiter:
+    """Token buckets in Redis (`{prefix}:rl:{key}`), shared by every instance.
+
+    Fails open: while Redis is unreachable every hit is allowed, because a cache outage must
+    not take REST and sockets down with it.
+    """
+
+    # After a failure, skip Redis this long so each request does not wait out a timeout.
+    _RETRY_DOWN_AFTER = 1.0
+    _WARN_EVERY = 10.0
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "banter",
+        clock: Callable[[], float] = time.time,
+        *,
+        aclient: redis.asyncio.Redis | None = None,
+    ):
+        self.url = url
+        self.prefix = prefix
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sync: Script | None = None
+        self._async_injected = aclient.register_script(_BUCKET_LUA) if aclient is not None else None
+        self._async_per_loop: dict[asyncio.AbstractEventLoop, AsyncScript] = {}
+        self._down_until = 0.0
+        self._warned_at = -self._WARN_EVERY
+
+    def hit(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
+        if time.monotonic() < self._down_until:
+            return _ALLOW
+        try:
+            reply = self._sync_script()(keys=[self._key(key)], args=self._args(rate, cost))
+        except _OUTAGE_ERRORS as exc:
+            return self._fail_open(exc)
+        return _decision(reply)
+
+    async def ahit(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
+        if time.monotonic() < self._down_until:
+            return _ALLOW
+        script = self._async_injected or loop_local(self._async_per_loop, self._new_async_script)
+        try:
+            reply = await script(keys=[self._key(key)], args=self._args(rate, cost))
+        except _OUTAGE_ERRORS as exc:
+            return self._fail_open(exc)
+        return _decision(reply)
+
+    def reset(self) -> None:
+        client = self._sync_script().registered_client
+        batch = list(client.scan_iter(match=f"{self.prefix}:rl:*", count=1000))
+        if batch:
+            client.delete(*batch)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}:rl:{key}"
+
+    def _args(self, rate: Rate, cost: float) -> list[str | int]:
+        return [int(self._clock() * 1000), repr(rate.capacity), repr(rate.per_second), repr(cost)]
+
+    def _sync_script(self) -> Script:
+        with self._lock:
+            if self._sync is None:
+                client = redis.Redis.from_url(
+                    self.url,
+                    decode_responses=True,
+                    # Bounded waits: a REST request pays at most this when Redis is down.
+                    socket_connect_timeout=1.0,
+                    socket_timeout=1.0,
+                    retry=Retry(NoBackoff(), 1),
+                )
+                self._sync = client.register_script(_BUCKET_LUA)
+            return self._sync
+
+    def _new_async_script(self) -> AsyncScript:
+        client = redis.asyncio.Redis.from_url(self.url, decode_responses=True)
+        return client.register_script(_BUCKET_LUA)
+
+    def _fail_open(self, exc: Exception) -> Decision:
+        now = time.monotonic()
+        self._down_until = now + self._RETRY_DOWN_AFTER
+        if now - self._warned_at >= self._WARN_EVERY:
+            self._warned_at = now
+            logger.warning("rate limiter: Redis unreachable, allowing requests (%s)", exc)
+        return _ALLOW
+
+
+def _decision(reply: Any) -> Decision:
+    allowed, retry_after = reply
+    return Decision(bool(int(allowed)), float(retry_after))
+
+
+_memory: MemoryRateLimiter | None = None
+_redis: RedisRateLimiter | None = None
+
+
+def get_rate_limiter() -> RateLimiter:
+    """The process-wide limiter: Redis-backed when settings.REDIS_URL is set."""
+    global _memory, _redis
+    url = getattr(settings, "REDIS_URL", "")
+    if url:
+        prefix = getattr(settings, "REDIS_PREFIX", "banter")
+        if _redis is None or (_redis.url, _redis.prefix) != (url, prefix):
+            _redis = RedisRateLimiter(url, prefix)
+        return _redis
+    if _memory is None:
+        _memory = MemoryRateLimiter()
+    return _memory
