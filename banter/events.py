@@ -6,17 +6,36 @@ class names a limit in settings.BANTER["RATE_LIMITS"].
 
 from __future__ import annotations
 
+from banter.notifications import handlers as notifications
 from banter.realtime.auth import auth_refresh
 from banter.realtime.dispatch import EventSpec
 from chat import handlers as chat
+from chat import receipts, typing
+from presence import handlers as presence
 
 EVENTS: dict[str, EventSpec] = {
     "join-room": EventSpec(chat.join_room, "join"),
     "leave-room": EventSpec(chat.leave_room, "join"),
     "send-message": EventSpec(chat.send_message, "message"),
+    "edit-message": EventSpec(chat.edit_message, "message"),
+    "delete-message": EventSpec(chat.delete_message, "message"),
+    "typing-start": EventSpec(typing.typing_start, "typing"),
+    "typing-stop": EventSpec(typing.typing_stop, "typing"),
+    "mark-read": EventSpec(receipts.mark_read, "read"),
+    "presence:update": EventSpec(presence.presence_update, "presence"),
+    "notifications:read": EventSpec(notifications.notifications_read),
     "auth:refresh": EventSpec(auth_refresh),
 }
 
-# Run in order when a socket connects (after authentication) and after it disconnects.
+# Run in order when a socket connects: ON_CONNECT after authentication and before the
+# CONNECT reply (subscriptions), ON_CONNECTED after the reply (emits, announcements);
+# ON_DISCONNECT after it disconnects.
 ON_CONNECT = [chat.subscribe_member_rooms]
-ON_DISCONNECT: list = []
+ON_CONNECTED = [
+    presence.on_connected,
+    notifications.send_pending,
+]
+ON_DISCONNECT = [
+    typing.clear_on_disconnect,
+    presence.on_disconnected,
+]

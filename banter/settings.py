@@ -135,13 +135,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_PREFIX = os.environ.get("REDIS_PREFIX", "banter")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                "prefix": os.environ.get("REDIS_PREFIX", "banter"),
+                "prefix": REDIS_PREFIX,
                 "capacity": env_int("CHANNEL_CAPACITY", 100_000),  # one hub channel per process
                 "expiry": 60,
                 "group_expiry": 86400,
@@ -234,7 +235,7 @@ SPECTACULAR_SETTINGS = {
 
 # Banter-specific knobs (see docs/operations.md).
 BANTER: dict[str, Any] = {
-    "MAX_MESSAGE_LENGTH": 4000,
+    "MAX_MESSAGE_LENGTH": env_int("MAX_MESSAGE_LENGTH", 4000),
     "MAX_EVENT_PAYLOAD_BYTES": env_int("MAX_EVENT_PAYLOAD_BYTES", 64 * 1024),
     "PING_INTERVAL": env_float("PING_INTERVAL", 25.0),
     "PING_TIMEOUT": env_float("PING_TIMEOUT", 20.0),
@@ -246,6 +247,19 @@ BANTER: dict[str, Any] = {
     "AUTH_EXPIRY_GRACE": env_float("AUTH_EXPIRY_GRACE", 30.0),
     "REST_RATE_PER_MINUTE": env_int("REST_RATE_PER_MINUTE", 600),
     "CALL_RING_TIMEOUT": env_float("CALL_RING_TIMEOUT", 60.0),
+    # Connection registry entries live this long unless the instance's heartbeat (every
+    # third of it) renews them: a crashed instance's users stop counting after this.
+    "CONNECTION_TTL": env_float("CONNECTION_TTL", 30.0),
+    # A user whose last connection closed shows offline only after this long, so a quick
+    # reconnect (network switch, page reload) does not flap online/offline.
+    "PRESENCE_OFFLINE_GRACE": env_float("PRESENCE_OFFLINE_GRACE", 5.0),
+    "TYPING_TIMEOUT": env_float("TYPING_TIMEOUT", 5.0),
+    "TYPING_REBROADCAST": env_float("TYPING_REBROADCAST", 3.0),
+    # mark-read: at most one write + message-read broadcast per user/room per interval.
+    "READ_COALESCE_INTERVAL": env_float("READ_COALESCE_INTERVAL", 1.0),
+    "NOTIFICATIONS_ON_CONNECT": env_int("NOTIFICATIONS_ON_CONNECT", 50),
+    # A socket denied this many times its class's limit within one period is disconnected.
+    "ABUSE_MULTIPLIER": env_int("ABUSE_MULTIPLIER", 10),
     # Socket event rate limits per user and class: "tokens/period_seconds[/burst]".
     "RATE_LIMITS": {
         "default": os.environ.get("RATE_LIMIT_DEFAULT", "600/60/60"),
@@ -253,6 +267,8 @@ BANTER: dict[str, Any] = {
         "typing": os.environ.get("RATE_LIMIT_TYPING", "20/10/10"),
         "join": os.environ.get("RATE_LIMIT_JOIN", "30/60/10"),
         "call": os.environ.get("RATE_LIMIT_CALL", "10/60/5"),
+        "read": os.environ.get("RATE_LIMIT_READ", "120/60/30"),
+        "presence": os.environ.get("RATE_LIMIT_PRESENCE", "10/60/5"),
     },
 }
 

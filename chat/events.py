@@ -13,6 +13,7 @@ from banter.accounts.events import iso_utc
 from banter.accounts.events import user_summary_payload as user_payload
 
 if TYPE_CHECKING:
+    from banter.accounts.models import User
     from chat.models import Membership, Message
     from chat.selectors import RoomView
 
@@ -23,6 +24,9 @@ MESSAGE_DELETED = "message-deleted"
 MESSAGE_READ = "message-read"
 USER_JOINED_ROOM = "user-joined-room"
 USER_LEFT_ROOM = "user-left-room"
+ROOM_JOINED = "room-joined"
+USER_TYPING = "user-typing"
+USER_STOPPED_TYPING = "user-stopped-typing"
 
 
 def message_payload(message: Message) -> dict[str, Any]:
@@ -100,3 +104,16 @@ def room_payload(view: RoomView) -> dict[str, Any]:
     if view.members is not None:
         payload["members"] = [member_payload(member) for member in view.members]
     return payload
+
+
+def user_typing_payload(*, room_id: int, user: User) -> dict[str, Any]:
+    return {
+        "roomId": room_id,
+        "userId": user.pk,
+        "username": user.username,
+        "displayName": user.public_name,
+    }
+
+
+def user_stopped_typing_payload(*, room_id: int, user_id: int) -> dict[str, Any]:
+    return {"roomId": room_id, "userId": user_id}

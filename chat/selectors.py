@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from banter.core.errors import forbidden, not_found, validation_error
 from chat.models import Membership, Message, Room
-from chat.validation import check_id, check_optional_seq
+from chat.validation import check_id, check_optional_seq, check_reference_id
 
 if TYPE_CHECKING:
     from banter.accounts.models import User
@@ -179,6 +179,18 @@ def message_history(
     if not ascending:
         rows.reverse()
     return HistoryPage(messages=rows, has_more=has_more, ascending=ascending)
+
+
+def read_target(user: User, room_id: Any, message_id: Any) -> tuple[Membership, Message]:
+    """Check a read-position move: the user is a member and the message is in the room."""
+    message_id = check_reference_id(message_id, field="messageId")
+    membership = membership_get(user, room_id)
+    message = (
+        Message.objects.filter(pk=message_id, room_id=membership.room_id).only("pk", "seq").first()
+    )
+    if message is None:
+        raise validation_error("messageId must be a message of this room", messageId="not found")
+    return membership, message
 
 
 def room_member_ids(room_id: int) -> list[int]:

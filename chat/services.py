@@ -7,15 +7,20 @@ hears about a write that rolled back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
+from banter.accounts.events import user_summary_payload as user_payload
 from banter.accounts.models import User
 from banter.core.errors import conflict, forbidden, not_found, validation_error
+from banter.notifications.models import Notification
+from banter.notifications.services import notification_create
 from banter.realtime.broadcast import (
     broadcast_on_commit,
     control_on_commit,
@@ -24,7 +29,7 @@ from banter.realtime.broadcast import (
 )
 from chat import events
 from chat.models import Membership, Message, Room
-from chat.selectors import membership_get
+from chat.selectors import membership_get, read_target
 from chat.validation import (
     check_choice,
     check_client_id,
@@ -41,6 +46,10 @@ CLIENT_MESSAGE_TYPES: tuple[str, ...] = (
     Message.Type.FILE,
 )
 MAX_INITIAL_MEMBERS = 500
+MAX_MENTIONS_PER_MESSAGE = 20
+# "@name" preceded by start or whitespace; Django usernames are letters, digits and @.+-_,
+# and a trailing "." or "," is punctuation, not part of the name.
+_MENTION = re.compile(r"(?:^|(?<=\s))@([\w.@+-]*[\w@+-])")
 
 Role = Membership.Role
 
@@ -255,6 +264,7 @@ def message_send(
     broadcast_on_commit(
         room_group(room_id), events.MESSAGE_RECEIVED, events.message_payload(message)
     )
+    _notify_mentions(message)
     return message, True
 
 
@@ -304,20 +314,16 @@ def message_delete(*, user: User, message_id: Any) -> Message:
 
 
 @transaction.atomic
-def read_position_mark(*, user: User, room_id: Any, message_id: Any) -> Membership:
+def read_position_mark(
+    *, user: User, room_id: Any, message_id: Any, read_at: datetime | None = None
+) -> Membership:
     """Move the user's read position in a room forward to `message_id`.
 
     An older (or the same) message leaves the position alone and returns it unchanged.
+    `read_at` lets a coalesced (delayed) write keep the time the client marked the message.
     """
-    message_id = check_reference_id(message_id, field="messageId")
-    membership = membership_get(user, room_id)
-    message = (
-        Message.objects.filter(pk=message_id, room_id=membership.room_id).only("pk", "seq").first()
-    )
-    if message is None:
-        raise validation_error("messageId must be a message of this room", messageId="not found")
-
-    read_at = timezone.now()
+    membership, message = read_target(user, room_id, message_id)
+    read_at = read_at or timezone.now()
     # Conditional UPDATE instead of read-compare-write: two devices marking at once can
     # never move the position backwards, with no lock held.
     moved = Membership.objects.filter(pk=membership.pk, last_read_seq__lt=message.seq).update(
@@ -336,6 +342,30 @@ def read_position_mark(*, user: User, room_id: Any, message_id: Any) -> Membersh
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _notify_mentions(message: Message) -> None:
+    """A `mention` notification for each room member named as @username (not the sender)."""
+    names = {match.group(1) for match in _MENTION.finditer(message.content)}
+    names.discard(message.sender.username)
+    if not names:
+        return
+    mentioned = (
+        Membership.objects.filter(room_id=message.room_id, user__username__in=list(names))
+        .order_by("user_id")
+        .values_list("user_id", flat=True)[:MAX_MENTIONS_PER_MESSAGE]
+    )
+    for user_id in mentioned:
+        notification_create(
+            user_id=user_id,
+            kind=Notification.Kind.MENTION,
+            payload={
+                "roomId": message.room_id,
+                "messageId": message.pk,
+                "seq": message.seq,
+                "from": user_payload(message.sender),
+            },
+        )
 
 
 def _next_seq(room_id: int) -> int:

@@ -8,23 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket as socket_module
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 
+from banter.core.state import get_state_store
 from banter.realtime import auth
 from banter.realtime.broadcast import user_group
 from banter.realtime.dispatch import EventContext, EventSpec, dispatch, run_sync
 from banter.realtime.hub import get_hub
 from banter.realtime.socketio import ConnectRefused, Namespace, Socket
+from banter.realtime.tasks import spawn
 
 logger = logging.getLogger("banter.realtime.app")
 
 Hook = Callable[[EventContext], Awaitable[None]]
 
-_background: set[asyncio.Future[None]] = set()
+# Names this process's entries in the shared connection registry.
+INSTANCE_ID = f"{socket_module.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 class BanterNamespace(Namespace):
@@ -33,13 +39,18 @@ class BanterNamespace(Namespace):
         events: Mapping[str, EventSpec],
         on_connect_hooks: Sequence[Hook] = (),
         on_disconnect_hooks: Sequence[Hook] = (),
+        on_connected_hooks: Sequence[Hook] = (),
     ) -> None:
         self.events = events
+        # Before the CONNECT reply (group subscriptions: no event may slip past), and after
+        # it (whatever emits to the socket or announces it: emits before the reply are lost).
         self.on_connect_hooks = on_connect_hooks
+        self.on_connected_hooks = on_connected_hooks
         self.on_disconnect_hooks = on_disconnect_hooks
         # This process's sockets per user (the per-user connection limit).
         self.local_sockets: dict[int, set[Socket]] = defaultdict(set)
         self.socket_count = 0
+        self._heartbeats: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
     async def on_connect(self, socket: Socket, auth_payload: dict[str, Any] | None) -> None:
         request = socket.request
@@ -61,10 +72,20 @@ class BanterNamespace(Namespace):
         if not user.is_active:
             raise ConnectRefused("User is inactive", {"code": "user_inactive"})
         limits = settings.BANTER
+        if self.socket_count >= limits["MAX_CONNECTIONS_PER_PROCESS"]:
+            raise ConnectRefused("Too many connections", {"code": "too_many_connections"})
+        # The registry counts the user's connections on every instance: the per-user limit
+        # is cluster-wide, and presence knows when the last device leaves.
+        store = get_state_store()
+        conn_id = f"{INSTANCE_ID}:{socket.sid}"
         if (
-            self.socket_count >= limits["MAX_CONNECTIONS_PER_PROCESS"]
-            or len(self.local_sockets[user_id]) >= limits["MAX_CONNECTIONS_PER_USER"]
+            await store.connection_add(user_id, conn_id, limits["CONNECTION_TTL"])
+            > limits["MAX_CONNECTIONS_PER_USER"]
         ):
+            await store.connection_remove(user_id, conn_id)
+            logger.info(
+                "connect refused: too many connections user=%s ip=%s", user_id, request.client_ip
+            )
             raise ConnectRefused("Too many connections", {"code": "too_many_connections"})
         hub = await get_hub()
 
@@ -85,6 +106,8 @@ class BanterNamespace(Namespace):
             leave_group=leave_group,
         )
         socket.state["ctx"] = ctx
+        socket.state["conn_id"] = conn_id
+        socket.identity = user_id
         self.local_sockets[user_id].add(socket)
         self.socket_count += 1
         try:
@@ -92,8 +115,9 @@ class BanterNamespace(Namespace):
             for hook in self.on_connect_hooks:
                 await hook(ctx)
         except BaseException:
-            self._forget(socket, ctx)
+            await self._forget(socket, ctx)
             raise
+        self._ensure_heartbeat()
         auth.schedule_expiry(socket, float(claims["exp"]))
         logger.info(
             "connect user=%s ip=%s origin=%s transport=%s",
@@ -102,6 +126,14 @@ class BanterNamespace(Namespace):
             request.origin,
             socket.engine.transport,
         )
+
+    async def on_connected(self, socket: Socket) -> None:
+        ctx: EventContext = socket.state["ctx"]
+        for hook in self.on_connected_hooks:
+            try:
+                await hook(ctx)
+            except Exception:
+                logger.exception("connected hook failed user=%s", ctx.user_id)
 
     async def on_event(
         self, socket: Socket, event: str, args: list[Any], ack_id: int | None
@@ -113,7 +145,7 @@ class BanterNamespace(Namespace):
         ctx: EventContext | None = socket.state.get("ctx")
         if ctx is None:
             return
-        self._forget(socket, ctx)
+        await self._forget(socket, ctx)
         logger.info("disconnect user=%s ip=%s reason=%s", ctx.user_id, ctx.client_ip, reason)
         for hook in self.on_disconnect_hooks:
             try:
@@ -121,16 +153,50 @@ class BanterNamespace(Namespace):
             except Exception:
                 logger.exception("disconnect hook failed user=%s", ctx.user_id)
 
-    def _forget(self, socket: Socket, ctx: EventContext) -> None:
+    async def _forget(self, socket: Socket, ctx: EventContext) -> None:
         auth.cancel_expiry(socket)
         for group in list(socket.groups):
             ctx.leave_group(group)
         sockets = self.local_sockets.get(ctx.user_id)
-        if sockets is not None and socket in sockets:
-            sockets.discard(socket)
-            self.socket_count -= 1
-            if not sockets:
-                del self.local_sockets[ctx.user_id]
+        if sockets is None or socket not in sockets:
+            return
+        sockets.discard(socket)
+        self.socket_count -= 1
+        if not sockets:
+            del self.local_sockets[ctx.user_id]
+        try:
+            left = await get_state_store().connection_remove(ctx.user_id, socket.state["conn_id"])
+        except Exception:
+            # The entry expires with its TTL; presence then treats the user as gone.
+            logger.exception("connection registry remove failed user=%s", ctx.user_id)
+            left = 0
+        # Disconnect hooks (presence) read this: 0 means the user's last device left.
+        ctx.state["connections_left"] = left
+
+    def _ensure_heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        task = self._heartbeats.get(loop)
+        if task is None or task.done():
+            self._heartbeats[loop] = loop.create_task(self._heartbeat())
+
+    async def _heartbeat(self) -> None:
+        """Keep this process's registry entries (and its users' presence) alive.
+
+        If the process dies, the entries expire after CONNECTION_TTL and the users stop
+        counting as connected.
+        """
+        ttl = float(settings.BANTER["CONNECTION_TTL"])
+        while self.local_sockets:
+            await asyncio.sleep(ttl / 3)
+            entries = [
+                (user_id, socket.state["conn_id"])
+                for user_id, sockets in list(self.local_sockets.items())
+                for socket in sockets
+            ]
+            try:
+                await get_state_store().connections_refresh(entries, ttl)
+            except Exception:
+                logger.exception("connection registry heartbeat failed (%d entries)", len(entries))
 
     def on_control(self, socket: Socket, message: dict[str, Any]) -> None:
         ctx: EventContext | None = socket.state.get("ctx")
@@ -149,8 +215,6 @@ class BanterNamespace(Namespace):
             )
             auth.end_session(socket, f"revoked: {reason}")
         elif action == "subscribe":
-            task = asyncio.ensure_future(ctx.join_group(str(message["target"])))
-            _background.add(task)  # keep a reference until done (the loop holds only weak ones)
-            task.add_done_callback(_background.discard)
+            spawn(ctx.join_group(str(message["target"])), name="subscribe")
         elif action == "unsubscribe":
             ctx.leave_group(str(message["target"]))

@@ -8,6 +8,7 @@ its local sockets: no per-recipient encoding, database access or thread hop.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,30 @@ def broadcast_on_commit(group: str, event: str, *args: Any) -> None:
     transaction.on_commit(partial(_publish_frame, group, event, args, frame))
 
 
+def broadcast_now(
+    groups: str | list[str],
+    event: str,
+    *args: Any,
+    exclude: int | None = None,
+) -> None:
+    """Send an ephemeral event (typing, presence) right away: nothing to commit first.
+
+    `exclude` skips the sockets of that user (the sender's own devices). Sent to several
+    groups, the frame carries a dedupe key so a socket in more than one of them gets it once.
+    """
+    frame = encode_event_frame(event, *args)
+    targets = [groups] if isinstance(groups, str) else groups
+    dedupe = secrets.token_hex(8) if len(targets) > 1 else None
+    for group in targets:
+        _record(group, event, args)
+        message: dict[str, Any] = {"type": "banter.frame", "group": group, "frame": frame}
+        if exclude is not None:
+            message["exclude"] = exclude
+        if dedupe is not None:
+            message["dedupe"] = dedupe
+        hub.publish(group, message)
+
+
 def control_on_commit(group: str, action: str, **data: Any) -> None:
     """Ask every socket in `group` (on every instance) to act, e.g. subscribe to a room group.
 
@@ -56,11 +81,15 @@ def control_on_commit(group: str, action: str, **data: Any) -> None:
     transaction.on_commit(partial(hub.publish, group, message))
 
 
-def _publish_frame(group: str, event: str, args: tuple[Any, ...], frame: str) -> None:
+def _record(group: str, event: str, args: tuple[Any, ...]) -> None:
     if _captures:
         with _captures_lock:
             for captured in _captures:
                 captured.append(Broadcast(group, event, args))
+
+
+def _publish_frame(group: str, event: str, args: tuple[Any, ...], frame: str) -> None:
+    _record(group, event, args)
     hub.publish(group, {"type": "banter.frame", "group": group, "frame": frame})
 
 

@@ -7,6 +7,7 @@ No I/O and no Django: bytes and strings in, typed packets out. Every malformed i
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -180,6 +181,36 @@ _MAX_COUNT_DIGITS = 6  # attachment-count digits scanned before giving up
 _MISSING: Any = object()
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
+def _check_encodable(name: str) -> None:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError("event name is not valid Unicode") from None
+
+
+def _loads_lenient(text: str) -> Any:
+    """The standard library's parser, for valid JSON that orjson refuses: escaped lone
+    surrogates ("\\ud800", which JavaScript's JSON.stringify emits) and integers beyond
+    64 bits. The application then rejects such values with a proper error code instead of
+    the whole connection being dropped. Only reached when orjson fails, so never on the
+    hot path."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):
+        raise ProtocolError("invalid JSON payload") from None
+
+
 def _check_namespace(namespace: str) -> None:
     if not isinstance(namespace, str) or namespace[:1] != "/" or "," in namespace:
         raise ProtocolError(f"invalid namespace {namespace!r}")
@@ -334,7 +365,11 @@ def _decode_text(text: str, max_attachments: int) -> tuple[Packet, int]:
         try:
             data = orjson.loads(text[i:])
         except orjson.JSONDecodeError:
-            raise ProtocolError("invalid JSON payload") from None
+            if ptype is PacketType.CONNECT:
+                raise ProtocolError("invalid JSON payload") from None
+            data = _loads_lenient(text[i:])
+            if isinstance(data, list) and data and isinstance(data[0], str):
+                _check_encodable(data[0])
 
     if ptype is PacketType.CONNECT:
         if data is _MISSING:

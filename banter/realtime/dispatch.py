@@ -8,6 +8,7 @@ turns either outcome into the ack envelope {ok, data} / {ok: false, error}, or i
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -16,7 +17,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from banter.core.errors import BanterError, ErrorCode, rate_limited
-from banter.core.ratelimit import Rate, get_rate_limiter
+from banter.core.ratelimit import Rate
+from banter.core.state import get_state_store
 
 if TYPE_CHECKING:
     from banter.accounts.models import User
@@ -108,37 +110,83 @@ async def dispatch(
                 "code": error_body["code"],
                 "message": error_body["message"],
                 "details": error_body["details"],
-                "event": event,
+                "event": _shown(event),
             },
         )
+
+
+def _shown(event: str) -> str:
+    """The event name as echoed back or logged: bounded, and encodable even when the client
+    sent a lone surrogate (which would make the error reply itself unencodable)."""
+    return event[:64].encode("utf-8", "replace").decode()
 
 
 async def _run(
     ctx: EventContext, table: Mapping[str, EventSpec], event: str, args: list[Any], size: int
 ) -> Any:
     spec = table.get(event)
-    if spec is None:
-        raise BanterError(
-            ErrorCode.NOT_FOUND, f"Unknown event {event[:64]!r}", {"event": event[:64]}
-        )
     limit = settings.BANTER["MAX_EVENT_PAYLOAD_BYTES"]
     if size > limit:
         raise BanterError(
             ErrorCode.PAYLOAD_TOO_LARGE, "Event payload is too large", {"maxBytes": limit}
         )
-    decision = get_rate_limiter().hit(
-        f"ev:{spec.rate_class}:{ctx.user_id}", _rate_for(spec.rate_class)
-    )
+    # Unknown events count against the default class too: junk is not free to send.
+    rate_class = spec.rate_class if spec is not None else "default"
+    rate = _rate_for(rate_class)
+    decision = await get_state_store().rate_hit(f"ev:{rate_class}:{ctx.user_id}", rate)
     if not decision.allowed:
+        _count_denial(ctx, event, rate_class, rate)
         raise rate_limited(decision.retry_after)
+    if spec is None:
+        raise BanterError(
+            ErrorCode.NOT_FOUND, f"Unknown event {_shown(event)!r}", {"event": _shown(event)}
+        )
     return await spec.handler(ctx, args[0] if args else None)
+
+
+def _count_denial(ctx: EventContext, event: str, rate_class: str, rate: Rate) -> None:
+    """Disconnect a socket that keeps hammering past its limit (ABUSE_MULTIPLIER x tokens
+    denied within one period): answering it costs us, and it ignores retryAfter."""
+    now = time.monotonic()
+    denials: dict[str, tuple[float, int]] = ctx.state.setdefault("denials", {})
+    started, count = denials.get(rate_class, (now, 0))
+    if now - started > rate.period:
+        started, count = now, 0
+    count += 1
+    denials[rate_class] = (started, count)
+    logger.info(
+        "rate limited event=%s class=%s user=%s ip=%s",
+        _shown(event),
+        rate_class,
+        ctx.user_id,
+        ctx.client_ip,
+    )
+    if count >= settings.BANTER["ABUSE_MULTIPLIER"] * rate.tokens:
+        logger.warning(
+            "abuse disconnect class=%s denied=%d user=%s ip=%s origin=%s",
+            rate_class,
+            count,
+            ctx.user_id,
+            ctx.client_ip,
+            ctx.origin,
+        )
+        ctx.socket.emit(
+            "error",
+            {
+                "code": ErrorCode.RATE_LIMITED.value,
+                "message": "Too many requests: disconnected",
+                "details": {"class": rate_class},
+                "event": _shown(event),
+            },
+        )
+        ctx.socket.disconnect("rate limit abuse")
 
 
 def _log_failure(ctx: EventContext, event: str, error: BanterError) -> None:
     # Never the payload: it may hold message bodies.
     logger.info(
         "event rejected event=%s code=%s user=%s ip=%s origin=%s",
-        event[:64],
+        _shown(event),
         error.code.value,
         ctx.user_id,
         ctx.client_ip,

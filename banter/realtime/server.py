@@ -26,7 +26,9 @@ def engine_config() -> EngineConfig:
 def build_realtime() -> RealtimeServer:
     from banter import events
 
-    namespace = BanterNamespace(events.EVENTS, events.ON_CONNECT, events.ON_DISCONNECT)
+    namespace = BanterNamespace(
+        events.EVENTS, events.ON_CONNECT, events.ON_DISCONNECT, events.ON_CONNECTED
+    )
     return RealtimeServer({"/": namespace}, engine_config(), OriginPolicy(settings.ALLOWED_ORIGINS))
 
 

@@ -74,6 +74,12 @@ class Socket:
         self.connected = False
         self.state: dict[str, Any] = {}
         self.groups: set[str] = set()
+        # Who this socket belongs to (the namespace sets it on connect): a broadcast may skip
+        # its sender's sockets ("to the rest of the room") by naming this in "exclude".
+        self.identity: int | None = None
+        # Dedupe keys of the last few broadcasts taken: an event sent to several groups this
+        # socket is in (presence goes to every room of the user) reaches it once.
+        self._recent: deque[str] = deque(maxlen=8)
         self._inbox: deque[tuple[Packet, int]] = deque()
         self.last_event_size = 0  # bytes on the wire of the event being handled
         self._worker: asyncio.Task[None] | None = None
@@ -114,6 +120,13 @@ class Socket:
     def deliver(self, message: dict[str, Any]) -> None:
         """Hub subscriber entry point: pre-encoded frames and control messages."""
         if message["type"] == "banter.frame":
+            if message.get("exclude") is not None and message["exclude"] == self.identity:
+                return
+            dedupe = message.get("dedupe")
+            if dedupe is not None:
+                if dedupe in self._recent:
+                    return
+                self._recent.append(dedupe)
             self.send_event_frame(message["frame"])
         else:
             self.handler.on_control(self, message)

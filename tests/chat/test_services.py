@@ -712,3 +712,32 @@ class TestConcurrency:
         stored = Membership.objects.get(room=room, user=member)
         assert stored.last_read_seq == self.THREADS
         assert stored.last_read_message_id == messages[-1].pk
+
+
+@pytest.mark.django_db
+class TestMentions:
+    def test_members_named_with_at_get_a_notification_pushed_to_them(
+        self, room: Room, owner: User, member: User, admin: User, outsider: User, send: SendMessage
+    ) -> None:
+        from banter.notifications.models import Notification
+        from banter.realtime.broadcast import user_group
+
+        text = f"@{member.username}, see this; @{outsider.username} too, mail a@{admin.username}"
+        with capture_broadcasts() as sent:
+            message = send(owner, room, text)
+
+        notes = list(Notification.objects.all())
+        assert [(n.user_id, n.kind) for n in notes] == [(member.pk, "mention")]
+        assert notes[0].payload["messageId"] == message.pk
+        assert notes[0].payload["from"]["id"] == owner.pk
+        pushed = [b for b in sent if b.group == user_group(member.pk)]
+        assert [b.event for b in pushed] == ["notification:new", "notification:count"]
+
+    def test_self_mentions_and_retries_notify_nobody_twice(
+        self, room: Room, owner: User, member: User, send: SendMessage
+    ) -> None:
+        from banter.notifications.models import Notification
+
+        send(owner, room, f"@{owner.username} note to self @{member.username}", client_id="m-1")
+        send(owner, room, f"@{owner.username} note to self @{member.username}", client_id="m-1")
+        assert list(Notification.objects.values_list("user_id", flat=True)) == [member.pk]

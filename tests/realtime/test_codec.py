@@ -831,3 +831,21 @@ def test_fuzz_engine_decode_payload(body: str | bytes) -> None:
         return
     assert packets_
     assert all(isinstance(kind, EngineType) for kind, _ in packets_)
+
+
+def test_valid_json_that_orjson_refuses_still_decodes_for_the_app_to_judge() -> None:
+    # JavaScript's JSON.stringify escapes a lone surrogate; the app answers validation_error
+    # instead of the connection being dropped as a protocol error.
+    packet = PacketDecoder().feed_text(
+        '2["send-message",{"content":"a\\ud800b","n":' + "9" * 30 + "}]"
+    )
+    assert packet is not None
+    assert packet.data == ["send-message", {"content": "a\ud800b", "n": int("9" * 30)}]
+
+
+@pytest.mark.parametrize(
+    "text", ['2["x",NaN]', '2["x",Infinity]', '2["x",-Infinity]', "2[\"x\",'a']"]
+)
+def test_non_json_constants_are_still_protocol_errors(text: str) -> None:
+    with pytest.raises(ProtocolError):
+        PacketDecoder().feed_text(text)

@@ -1,0 +1,44 @@
+"""Notifications over sockets: the pending list on connect, and `notifications:read`.
+
+`notification:new` needs no handler: notification_create broadcasts it to the user's group,
+which every socket of the user joins on connect, on whichever instance it lives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from banter.core.errors import validation_error
+from banter.notifications import selectors, services
+from banter.notifications.events import notification_payload
+from banter.realtime.dispatch import EventContext, run_sync
+
+NOTIFICATIONS_PENDING = "notifications:pending"
+
+
+def _pending(user: Any) -> tuple[list[dict[str, Any]], int]:
+    limit = settings.BANTER["NOTIFICATIONS_ON_CONNECT"]
+    unread = selectors.notifications_unread(user, limit=limit)
+    return [notification_payload(n) for n in unread], selectors.notification_unread_count(user.pk)
+
+
+async def send_pending(ctx: EventContext) -> None:
+    """Connect hook: the newest unread notifications and the unread count."""
+    pending, unread = await run_sync(_pending, ctx.user)
+    ctx.emit(NOTIFICATIONS_PENDING, pending)
+    ctx.emit(services.NOTIFICATION_COUNT, {"unread": unread})
+
+
+async def notifications_read(ctx: EventContext, payload: Any) -> dict[str, Any]:
+    """`{ids: [...]}` or `{all: true}` -> `{unread}`; other devices get notification:count."""
+    if not isinstance(payload, dict):
+        raise validation_error("Payload must be an object")
+    ids = payload.get("ids")
+    if ids is not None and not isinstance(ids, list):
+        raise validation_error("ids must be a list of integers", ids=["Expected a list."])
+    unread = await run_sync(
+        services.notifications_mark_read, user=ctx.user, ids=ids, all=payload.get("all") is True
+    )
+    return {"unread": unread}

@@ -1,0 +1,55 @@
+"""Durable presence facts: is_online, last_seen and the chosen status, on the User row.
+
+The live truth (which connections exist) is the state store; these writes record what
+others see over REST ("online", "last seen at") and the status that survives sessions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from banter.accounts.models import User
+from banter.core.errors import validation_error
+
+STATUSES: tuple[str, ...] = tuple(User.PresenceStatus.values)
+
+
+def check_status(value: object) -> str:
+    if not isinstance(value, str) or value not in STATUSES:
+        raise validation_error(
+            f"status must be one of: {', '.join(STATUSES)}", status="invalid choice"
+        )
+    return value
+
+
+def presence_mark_online(*, user_id: int, visible: bool) -> None:
+    # An invisible user is recorded offline: REST readers must not learn otherwise.
+    User.objects.filter(pk=user_id).update(is_online=visible)
+
+
+def presence_mark_offline(*, user_id: int, at: datetime | None = None) -> datetime:
+    """Record that the user's last connection closed (at `at`); returns the new last_seen."""
+    last_seen = at or timezone.now()
+    User.objects.filter(pk=user_id).update(is_online=False, last_seen=last_seen)
+    return last_seen
+
+
+def presence_status_save(*, user_id: int, status: str) -> datetime | None:
+    """Store the user's chosen status (already checked) while they are connected.
+
+    Going invisible also stamps last_seen, which others see from now on.
+    """
+    visible = status != User.PresenceStatus.INVISIBLE
+    if visible:
+        User.objects.filter(pk=user_id).update(presence_status=status, is_online=True)
+        return None
+    now = timezone.now()
+    User.objects.filter(pk=user_id).update(presence_status=status, is_online=False, last_seen=now)
+    return now
+
+
+def presence_reset_all_offline() -> int:
+    """Mark every user offline (a fresh single process knows nobody is connected yet)."""
+    return User.objects.filter(is_online=True).update(is_online=False)
