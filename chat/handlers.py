@@ -79,8 +79,10 @@ async def send_message(ctx: EventContext, payload: Any) -> dict[str, Any]:
         client_id=fields.get("clientId"),
         reply_to_id=fields.get("replyTo"),
     )
-    # Sending ends typing in that room; the message itself is already on its way.
-    await typing.stop(ctx, message.room_id)
+    # Sending ends this socket's typing in that room (skipped, with its store round trip,
+    # when the socket was not typing there: the common case).
+    if message.room_id in ctx.state.get("typing_rooms", ()):
+        await typing.stop(ctx, message.room_id)
     return events.message_payload(message)
 
 

@@ -80,7 +80,9 @@ def error_code(ack: dict[str, Any]) -> str:
     return str(ack["error"]["code"])
 
 
-async def wait_until(client: RecordingClient, event: str, wanted: Any, timeout: float = 5.0) -> None:
+async def wait_until(
+    client: RecordingClient, event: str, wanted: Any, timeout: float = 5.0
+) -> None:
     """Until `event` with payload `wanted` arrives (earlier ones with other payloads may too:
     a broadcast published just before a socket subscribed can still reach it)."""
     deadline = time.monotonic() + timeout
