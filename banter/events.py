@@ -9,6 +9,8 @@ from __future__ import annotations
 from banter.notifications import handlers as notifications
 from banter.realtime.auth import auth_refresh
 from banter.realtime.dispatch import EventSpec
+from calls import handlers as calls
+from calls.sweeper import run_call_sweeper
 from chat import handlers as chat
 from chat import receipts, typing
 from presence import handlers as presence
@@ -23,6 +25,12 @@ EVENTS: dict[str, EventSpec] = {
     "typing-stop": EventSpec(typing.typing_stop, "typing"),
     "mark-read": EventSpec(receipts.mark_read, "read"),
     "presence:update": EventSpec(presence.presence_update, "presence"),
+    "call:initiate": EventSpec(calls.call_initiate, "call"),
+    "call:accept": EventSpec(calls.call_accept),
+    "call:reject": EventSpec(calls.call_reject),
+    "call:cancel": EventSpec(calls.call_cancel),
+    "call:end": EventSpec(calls.call_end),
+    "call:signal": EventSpec(calls.call_signal, "signal"),
     "notifications:read": EventSpec(notifications.notifications_read),
     "auth:refresh": EventSpec(auth_refresh),
 }
@@ -34,8 +42,13 @@ ON_CONNECT = [chat.subscribe_member_rooms]
 ON_CONNECTED = [
     presence.on_connected,
     notifications.send_pending,
+    calls.on_connected,
 ]
 ON_DISCONNECT = [
     typing.clear_on_disconnect,
     presence.on_disconnected,
+    calls.on_disconnected,
 ]
+
+# Loops every server process runs in the background (started with its event loop).
+BACKGROUND = [run_call_sweeper]

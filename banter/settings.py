@@ -141,7 +141,12 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, exactly the 5 s of
+                # channels-redis' blocking BZPOPMIN: a message Redis pops as the client gives
+                # up reading is lost. Reads must outlast the blocking pop.
+                "hosts": [
+                    {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}
+                ],
                 "prefix": REDIS_PREFIX,
                 "capacity": env_int("CHANNEL_CAPACITY", 100_000),  # one hub channel per process
                 "expiry": 60,
@@ -247,6 +252,11 @@ BANTER: dict[str, Any] = {
     "AUTH_EXPIRY_GRACE": env_float("AUTH_EXPIRY_GRACE", 30.0),
     "REST_RATE_PER_MINUTE": env_int("REST_RATE_PER_MINUTE", 600),
     "CALL_RING_TIMEOUT": env_float("CALL_RING_TIMEOUT", 60.0),
+    # An answered call ends (completed, counted to the drop) when a participant stays
+    # disconnected this long.
+    "CALL_DROP_GRACE": env_float("CALL_DROP_GRACE", 30.0),
+    # How often each instance looks for calls whose ring or drop deadline has passed.
+    "CALL_SWEEP_INTERVAL": env_float("CALL_SWEEP_INTERVAL", 1.0),
     # Connection registry entries live this long unless the instance's heartbeat (every
     # third of it) renews them: a crashed instance's users stop counting after this.
     "CONNECTION_TTL": env_float("CONNECTION_TTL", 30.0),
@@ -267,6 +277,8 @@ BANTER: dict[str, Any] = {
         "typing": os.environ.get("RATE_LIMIT_TYPING", "20/10/10"),
         "join": os.environ.get("RATE_LIMIT_JOIN", "30/60/10"),
         "call": os.environ.get("RATE_LIMIT_CALL", "10/60/5"),
+        # WebRTC trickles dozens of ICE candidates per call setup.
+        "signal": os.environ.get("RATE_LIMIT_SIGNAL", "600/60/200"),
         "read": os.environ.get("RATE_LIMIT_READ", "120/60/30"),
         "presence": os.environ.get("RATE_LIMIT_PRESENCE", "10/60/5"),
     },

@@ -7,6 +7,17 @@ from typing import Any
 from banter.accounts.events import iso_utc, user_summary_payload
 from calls.models import CallLog
 
+# Event names (PROTOCOL.md "Server -> client events").
+CALL_INCOMING = "call:incoming"
+CALL_ACCEPTED = "call:accepted"
+CALL_ANSWERED_ELSEWHERE = "call:answered-elsewhere"
+CALL_REJECTED = "call:rejected"
+CALL_CANCELLED = "call:cancelled"
+CALL_ENDED = "call:ended"
+CALL_MISSED = "call:missed"
+CALL_BUSY = "call:busy"
+CALL_SIGNAL = "call:signal"
+
 
 def call_payload(call: CallLog) -> dict[str, Any]:
     """The call shape; select_related("caller", "receiver") keeps this query-free."""
@@ -24,3 +35,12 @@ def call_payload(call: CallLog) -> dict[str, Any]:
         "duration": call.duration,
         "ringExpiresAt": iso_utc(call.ring_expires_at),
     }
+
+
+def call_ended_payload(call: CallLog) -> dict[str, Any]:
+    """`call:ended {callId, duration}` plus the whole call, like the other call events."""
+    return {"callId": call.pk, "duration": call.duration, **call_payload(call)}
+
+
+def call_signal_payload(call: CallLog, from_user_id: int, signal: Any) -> dict[str, Any]:
+    return {"callId": call.pk, "fromUserId": from_user_id, "signal": signal}

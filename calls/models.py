@@ -35,6 +35,15 @@ class CallLog(models.Model):
     # When an unanswered call becomes "missed"; the ring-timeout sweeper queries it through
     # the (status, ring_expires_at) index, so no single-column index is needed.
     ring_expires_at = models.DateTimeField(null=True, blank=True)
+    # The socket (sid) of each side once known: signals after the answer go to that device
+    # only, and the receiver's other devices are told the call was answered elsewhere.
+    caller_device = models.CharField(max_length=64, blank=True)
+    receiver_device = models.CharField(max_length=64, blank=True)
+    # A participant of an answered call lost their last connection at `dropped_at`; unless
+    # they reconnect before `drop_deadline`, any instance's sweeper ends the call then, with
+    # the duration counted to the drop.
+    dropped_at = models.DateTimeField(null=True, blank=True)
+    drop_deadline = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-started_at", "-id")
@@ -42,6 +51,7 @@ class CallLog(models.Model):
             models.Index(fields=["caller", "-started_at"], name="calllog_caller_started"),
             models.Index(fields=["receiver", "-started_at"], name="calllog_receiver_started"),
             models.Index(fields=["status", "ring_expires_at"], name="calllog_status_ring_expiry"),
+            models.Index(fields=["status", "drop_deadline"], name="calllog_status_drop_deadline"),
         ]
         constraints = [
             models.CheckConstraint(

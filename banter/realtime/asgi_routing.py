@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from banter.realtime.tasks import spawn
 from banter.realtime.transports import RealtimeServer
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -17,11 +19,26 @@ def _is_socketio(scope: dict[str, Any]) -> bool:
     return path == SOCKETIO_PATH or path == SOCKETIO_PATH[:-1]
 
 
-def realtime_asgi(realtime: RealtimeServer, http_fallback: ASGIApp | None) -> ASGIApp:
-    """HTTP /socket.io/ -> polling, WebSocket /socket.io/ -> consumer, other HTTP -> fallback."""
+def realtime_asgi(
+    realtime: RealtimeServer,
+    http_fallback: ASGIApp | None,
+    background: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> ASGIApp:
+    """HTTP /socket.io/ -> polling, WebSocket /socket.io/ -> consumer, other HTTP -> fallback.
+
+    `background` loops start once per event loop, on the first ASGI event (daphne sends no
+    lifespan startup, so that cannot be relied on).
+    """
     websocket_app = realtime.websocket_consumer()
+    started: set[asyncio.AbstractEventLoop] = set()
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if background:
+            loop = asyncio.get_running_loop()
+            if loop not in started:
+                started.add(loop)
+                for run in background:
+                    spawn(run(), name=getattr(run, "__name__", "background"))
         kind = scope["type"]
         if kind == "websocket":
             if _is_socketio(scope):

@@ -42,10 +42,25 @@ _captures: list[list[Broadcast]] = []
 _captures_lock = threading.Lock()
 
 
-def broadcast_on_commit(group: str, event: str, *args: Any) -> None:
-    """Send event `event(*args)` to every socket in `group` once the transaction commits."""
+def broadcast_on_commit(
+    group: str,
+    event: str,
+    *args: Any,
+    exclude_sid: str | None = None,
+    only_sid: str | None = None,
+) -> None:
+    """Send event `event(*args)` to every socket in `group` once the transaction commits.
+
+    `exclude_sid` skips one socket (the device that caused the event, e.g. the one that
+    answered a call); `only_sid` reaches one socket of the group (e.g. the device in a call).
+    """
     frame = encode_event_frame(event, *args)
-    transaction.on_commit(partial(_publish_frame, group, event, args, frame))
+    filters = {
+        key: value
+        for key, value in (("exclude_sid", exclude_sid), ("only_sid", only_sid))
+        if value is not None
+    }
+    transaction.on_commit(partial(_publish_frame, group, event, args, frame, filters))
 
 
 def broadcast_now(
@@ -53,10 +68,12 @@ def broadcast_now(
     event: str,
     *args: Any,
     exclude: int | None = None,
+    only_sid: str | None = None,
 ) -> None:
-    """Send an ephemeral event (typing, presence) right away: nothing to commit first.
+    """Send an ephemeral event (typing, presence, call signals) right away: nothing to commit.
 
-    `exclude` skips the sockets of that user (the sender's own devices). Sent to several
+    `exclude` skips the sockets of that user (the sender's own devices); `only_sid` reaches
+    one socket of the group. Sent to several
     groups, the frame carries a dedupe key so a socket in more than one of them gets it once.
     """
     frame = encode_event_frame(event, *args)
@@ -67,6 +84,8 @@ def broadcast_now(
         message: dict[str, Any] = {"type": "banter.frame", "group": group, "frame": frame}
         if exclude is not None:
             message["exclude"] = exclude
+        if only_sid is not None:
+            message["only_sid"] = only_sid
         if dedupe is not None:
             message["dedupe"] = dedupe
         hub.publish(group, message)
@@ -88,9 +107,15 @@ def _record(group: str, event: str, args: tuple[Any, ...]) -> None:
                 captured.append(Broadcast(group, event, args))
 
 
-def _publish_frame(group: str, event: str, args: tuple[Any, ...], frame: str) -> None:
+def _publish_frame(
+    group: str,
+    event: str,
+    args: tuple[Any, ...],
+    frame: str,
+    filters: dict[str, Any] | None = None,
+) -> None:
     _record(group, event, args)
-    hub.publish(group, {"type": "banter.frame", "group": group, "frame": frame})
+    hub.publish(group, {"type": "banter.frame", "group": group, "frame": frame, **(filters or {})})
 
 
 @contextmanager

@@ -33,4 +33,6 @@ def build_realtime() -> RealtimeServer:
 
 
 def build_application(django_app: Any) -> ASGIApp:
-    return realtime_asgi(build_realtime(), http_fallback=django_app)
+    from banter import events
+
+    return realtime_asgi(build_realtime(), http_fallback=django_app, background=events.BACKGROUND)

@@ -120,7 +120,7 @@ class Socket:
     def deliver(self, message: dict[str, Any]) -> None:
         """Hub subscriber entry point: pre-encoded frames and control messages."""
         if message["type"] == "banter.frame":
-            if message.get("exclude") is not None and message["exclude"] == self.identity:
+            if len(message) > 3 and not self._addressed(message):
                 return
             dedupe = message.get("dedupe")
             if dedupe is not None:
@@ -130,6 +130,15 @@ class Socket:
             self.send_event_frame(message["frame"])
         else:
             self.handler.on_control(self, message)
+
+    def _addressed(self, message: dict[str, Any]) -> bool:
+        """Optional filters of a group frame: skip a user's sockets ("exclude"), skip one
+        socket ("exclude_sid"), or reach only one socket ("only_sid")."""
+        if "exclude" in message and message["exclude"] == self.identity:
+            return False
+        if "exclude_sid" in message and message["exclude_sid"] == self.sid:
+            return False
+        return "only_sid" not in message or message["only_sid"] == self.sid
 
     def _send(self, packet: Packet) -> None:
         parts = encode_packet(packet)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,21 +60,29 @@ def server_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def e2e_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("e2e-db")
+@contextmanager
+def fresh_database(tmp: Path) -> Iterator[str]:
+    """A new, migrated database (SQLite file, or PostgreSQL when DATABASE_URL says so)."""
     url, pg_name = _database_url(tmp)
     env = {**os.environ, **server_env(url, 0)}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    yield url
-    if pg_name is not None:
-        _psql(os.environ["DATABASE_URL"], f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+    try:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=300,
+        )
+        yield url
+    finally:
+        if pg_name is not None:
+            _psql(os.environ["DATABASE_URL"], f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def e2e_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with fresh_database(tmp_path_factory.mktemp("e2e-db")) as url:
+        yield url
 
 
 def start_banter(database_url: str, log_dir: Path, name: str, **extra: str) -> LiveServer:

@@ -1,0 +1,317 @@
+"""The call state machine: ringing -> answered -> completed; ringing -> rejected | cancelled |
+missed | busy.
+
+Every transition is one transaction that locks the call row (and a new call locks both
+users' rows, so two calls to one receiver cannot both ring), then broadcasts after commit.
+Deadlines live in the database (ring_expires_at, drop_deadline) and `calls_sweep` on any
+instance expires them, so no in-memory timer is the source of truth: a call still becomes
+`missed` when the instance that started it dies.
+
+`device` arguments are the acting socket's id, an opaque routing key: signals after the
+answer reach only the two devices in the call.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from banter.accounts.models import User
+from banter.core.errors import conflict, forbidden, not_found, validation_error
+from banter.notifications.models import Notification
+from banter.notifications.services import notification_create
+from banter.realtime.broadcast import broadcast_on_commit, user_group
+from calls import events
+from calls.models import CallLog
+from chat.models import Membership
+from chat.validation import check_choice, check_id, check_reference_id
+
+Status = CallLog.Status
+ACTIVE = (Status.RINGING, Status.ANSWERED)
+SWEEP_BATCH = 100
+
+
+@transaction.atomic
+def call_initiate(*, caller: User, receiver_id: Any, call_type: Any, device: str = "") -> CallLog:
+    """Ring the receiver on every device, or log a `busy` call if they are in another call.
+
+    Only people who share a room can call each other (no calls from strangers).
+    """
+    call_type = check_choice(call_type, field="callType", choices=tuple(CallLog.CallType.values))
+    receiver_id = check_reference_id(receiver_id, field="receiverId")
+    if receiver_id == caller.pk:
+        raise validation_error("You cannot call yourself", receiverId="self")
+    # Lock both users in id order (no deadlock between two crossing calls): whoever locks
+    # second sees the first call and gets busy/conflict, never a double ring.
+    locked = list(
+        User.objects.select_for_update()
+        .filter(pk__in=sorted((caller.pk, receiver_id)), is_active=True)
+        .order_by("pk")
+    )
+    receiver = next((user for user in locked if user.pk == receiver_id), None)
+    if receiver is None:
+        raise not_found("User")
+    if not _share_a_room(caller.pk, receiver_id):
+        raise forbidden("You can only call people you share a room with")
+    if _active_calls(caller.pk).exists():
+        raise conflict("You are already in a call")
+
+    now = timezone.now()
+    if _active_calls(receiver_id).exists():
+        call = CallLog.objects.create(
+            caller=caller,
+            receiver=receiver,
+            call_type=call_type,
+            status=Status.BUSY,
+            ended_at=now,
+            caller_device=device,
+        )
+        broadcast_on_commit(user_group(caller.pk), events.CALL_BUSY, events.call_payload(call))
+        return call
+
+    call = CallLog.objects.create(
+        caller=caller,
+        receiver=receiver,
+        call_type=call_type,
+        ring_expires_at=now + timedelta(seconds=settings.BANTER["CALL_RING_TIMEOUT"]),
+        caller_device=device,
+    )
+    payload = events.call_payload(call)
+    broadcast_on_commit(user_group(receiver_id), events.CALL_INCOMING, payload)
+    return call
+
+
+@transaction.atomic
+def call_accept(*, user: User, call_id: Any, device: str = "") -> CallLog:
+    call = _call_locked(user, call_id)
+    if call.caller_id == user.pk:
+        raise forbidden("You cannot accept your own call")
+    _require(call, Status.RINGING, "accept")
+    now = timezone.now()
+    if call.ring_expires_at is not None and call.ring_expires_at <= now:
+        raise conflict("The call stopped ringing", callId=call.pk, status=Status.MISSED)
+    call.status = Status.ANSWERED
+    call.answered_at = now
+    call.receiver_device = device
+    call.save(update_fields=["status", "answered_at", "receiver_device"])
+    payload = events.call_payload(call)
+    broadcast_on_commit(user_group(call.caller_id), events.CALL_ACCEPTED, payload)
+    # The receiver's other devices stop ringing; the one that answered knows from its ack.
+    broadcast_on_commit(
+        user_group(call.receiver_id),
+        events.CALL_ANSWERED_ELSEWHERE,
+        payload,
+        exclude_sid=device or None,
+    )
+    return call
+
+
+@transaction.atomic
+def call_reject(*, user: User, call_id: Any) -> CallLog:
+    call = _call_locked(user, call_id)
+    if call.receiver_id != user.pk:
+        raise forbidden("Only the receiver can reject a call")
+    _require(call, Status.RINGING, "reject")
+    _finish(call, Status.REJECTED, events.CALL_REJECTED)
+    return call
+
+
+@transaction.atomic
+def call_cancel(*, user: User, call_id: Any) -> CallLog:
+    call = _call_locked(user, call_id)
+    if call.caller_id != user.pk:
+        raise forbidden("Only the caller can cancel a call")
+    _require(call, Status.RINGING, "cancel")
+    _finish(call, Status.CANCELLED, events.CALL_CANCELLED)
+    return call
+
+
+@transaction.atomic
+def call_end(*, user: User, call_id: Any) -> CallLog:
+    call = _call_locked(user, call_id)
+    _require(call, Status.ANSWERED, "end")
+    _finish(call, Status.COMPLETED, events.CALL_ENDED)
+    return call
+
+
+def call_for_signal(*, user: User, call_id: Any) -> tuple[CallLog, int, str]:
+    """Check a `call:signal`: the user is in the call and it is ringing or answered.
+
+    Returns the call, the other participant's id and that side's device ("" = all its
+    devices, while the receiver has not answered yet).
+    """
+    call = _call_of_participant(user, call_id, CallLog.objects.all())
+    if call.status not in ACTIVE:
+        raise conflict(
+            f"Signals are only relayed while a call is ringing or answered (it is {call.status})",
+            callId=call.pk,
+            status=call.status,
+        )
+    if call.caller_id == user.pk:
+        return call, call.receiver_id, call.receiver_device
+    return call, call.caller_id, call.caller_device
+
+
+# -- disconnects and deadlines -----------------------------------------------------------
+
+
+@transaction.atomic
+def calls_mark_dropped(*, user_id: int, device: str) -> int:
+    """The device a user was in a call with disconnected: the call ends after
+    CALL_DROP_GRACE unless the user reconnects (calls_mark_reconnected) before that."""
+    now = timezone.now()
+    in_call_on_device = Q(caller_id=user_id, caller_device=device) | Q(
+        receiver_id=user_id, receiver_device=device
+    )
+    return CallLog.objects.filter(
+        in_call_on_device, status=Status.ANSWERED, drop_deadline__isnull=True
+    ).update(
+        dropped_at=now,
+        drop_deadline=now + timedelta(seconds=settings.BANTER["CALL_DROP_GRACE"]),
+    )
+
+
+@transaction.atomic
+def calls_mark_reconnected(*, user_id: int, device: str) -> int:
+    """The user is back: their dropped calls go on, now on the new device."""
+    dropped = CallLog.objects.filter(status=Status.ANSWERED, drop_deadline__isnull=False)
+    clear = {"dropped_at": None, "drop_deadline": None}
+    return dropped.filter(caller_id=user_id).update(caller_device=device, **clear) + dropped.filter(
+        receiver_id=user_id
+    ).update(receiver_device=device, **clear)
+
+
+def calls_sweep(*, now: datetime | None = None) -> list[CallLog]:
+    """Expire due calls: ringing past ring_expires_at -> missed; answered past
+    drop_deadline -> completed at the drop. Safe on every instance at once: rows are locked
+    with SKIP LOCKED where the database has it, and each change is conditional on the status,
+    so a call is expired exactly once."""
+    now = now or timezone.now()
+    expired = [*_sweep_batch(_due_rings(now), _miss), *_sweep_batch(_due_drops(now), _end_dropped)]
+    return expired
+
+
+def _due_rings(now: datetime) -> QuerySet[CallLog]:
+    return CallLog.objects.filter(status=Status.RINGING, ring_expires_at__lte=now)
+
+
+def _due_drops(now: datetime) -> QuerySet[CallLog]:
+    return CallLog.objects.filter(status=Status.ANSWERED, drop_deadline__lte=now)
+
+
+def _sweep_batch(due: QuerySet[CallLog], expire: Any) -> list[CallLog]:
+    # Look first without a transaction: nearly every sweep finds nothing, and on SQLite a
+    # write transaction (IMMEDIATE) would take the database lock several times a second.
+    due_ids = list(due.order_by("pk").values_list("pk", flat=True)[:SWEEP_BATCH])
+    if not due_ids:
+        return []
+    done: list[CallLog] = []
+    with transaction.atomic():
+        locked = due.filter(pk__in=due_ids)
+        if connection.features.has_select_for_update_skip_locked:
+            locked = locked.select_for_update(skip_locked=True, of=("self",))
+        for call in locked.select_related("caller", "receiver").order_by("pk"):
+            if expire(call):
+                done.append(call)
+    return done
+
+
+def _miss(call: CallLog) -> bool:
+    if not _transition(call, Status.RINGING, Status.MISSED, ended_at=call.ring_expires_at):
+        return False
+    payload = events.call_payload(call)
+    broadcast_on_commit(user_group(call.caller_id), events.CALL_MISSED, payload)
+    broadcast_on_commit(user_group(call.receiver_id), events.CALL_MISSED, payload)
+    notification_create(
+        user_id=call.receiver_id,
+        kind=Notification.Kind.MISSED_CALL,
+        payload={"callId": call.pk, "callType": call.call_type, "from": payload["caller"]},
+    )
+    return True
+
+
+def _end_dropped(call: CallLog) -> bool:
+    ended_at = call.dropped_at or timezone.now()
+    if not _transition(
+        call,
+        Status.ANSWERED,
+        Status.COMPLETED,
+        ended_at=ended_at,
+        duration=_duration(call, ended_at),
+    ):
+        return False
+    _broadcast_both(call, events.CALL_ENDED, events.call_ended_payload(call))
+    return True
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _transition(call: CallLog, source: str, target: str, **changes: Any) -> bool:
+    """UPDATE ... WHERE status = source: only one of several racing sweepers wins."""
+    won = CallLog.objects.filter(pk=call.pk, status=source).update(status=target, **changes)
+    if won:
+        call.status = target
+        for field, value in changes.items():
+            setattr(call, field, value)
+    return bool(won)
+
+
+def _finish(call: CallLog, status: str, event: str) -> None:
+    now = timezone.now()
+    call.status = status
+    call.ended_at = now
+    if status == Status.COMPLETED:
+        call.duration = _duration(call, now)
+    call.save(update_fields=["status", "ended_at", "duration"])
+    payload = events.call_ended_payload(call) if event == events.CALL_ENDED else None
+    _broadcast_both(call, event, payload or events.call_payload(call))
+
+
+def _broadcast_both(call: CallLog, event: str, payload: dict[str, Any]) -> None:
+    # Both users' groups: the other side, and the acting user's other devices.
+    broadcast_on_commit(user_group(call.caller_id), event, payload)
+    broadcast_on_commit(user_group(call.receiver_id), event, payload)
+
+
+def _duration(call: CallLog, ended_at: datetime) -> int:
+    if call.answered_at is None:
+        return 0
+    return max(0, round((ended_at - call.answered_at).total_seconds()))
+
+
+def _require(call: CallLog, status: str, action: str) -> None:
+    if call.status != status:
+        raise conflict(
+            f"Cannot {action} a call that is {call.status}", callId=call.pk, status=call.status
+        )
+
+
+def _call_locked(user: User, call_id: Any) -> CallLog:
+    return _call_of_participant(user, call_id, CallLog.objects.select_for_update(of=("self",)))
+
+
+def _call_of_participant(user: User, call_id: Any, calls: QuerySet[CallLog]) -> CallLog:
+    call_id = check_id(call_id, what="Call")
+    call = calls.select_related("caller", "receiver").filter(pk=call_id).first()
+    if call is None:
+        raise not_found("Call")
+    if user.pk not in (call.caller_id, call.receiver_id):
+        raise forbidden("You are not in this call")
+    return call
+
+
+def _active_calls(user_id: int) -> QuerySet[CallLog]:
+    # A ring past its deadline no longer counts, even before the sweeper marks it missed.
+    live = Q(status=Status.ANSWERED) | Q(status=Status.RINGING, ring_expires_at__gt=timezone.now())
+    return CallLog.objects.filter(Q(caller_id=user_id) | Q(receiver_id=user_id)).filter(live)
+
+
+def _share_a_room(user_a: int, user_b: int) -> bool:
+    rooms_of_a = Membership.objects.filter(user_id=user_a).values("room_id")
+    return Membership.objects.filter(user_id=user_b, room_id__in=rooms_of_a).exists()
