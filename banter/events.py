@@ -40,9 +40,9 @@ EVENTS: dict[str, EventSpec] = {
 # ON_DISCONNECT after it disconnects.
 ON_CONNECT = [chat.subscribe_member_rooms]
 ON_CONNECTED = [
+    calls.on_connected,  # first: a call waiting for this user's return is time-critical
     presence.on_connected,
     notifications.send_pending,
-    calls.on_connected,
 ]
 ON_DISCONNECT = [
     typing.clear_on_disconnect,

@@ -152,9 +152,11 @@ def call_for_signal(*, user: User, call_id: Any) -> tuple[CallLog, int, str]:
             callId=call.pk,
             status=call.status,
         )
+    # While a side is dropped its device is unknown (it may be reconnecting on another
+    # socket): signals go to all of that user's devices until one claims the call.
     if call.caller_id == user.pk:
-        return call, call.receiver_id, call.receiver_device
-    return call, call.caller_id, call.caller_device
+        return call, call.receiver_id, "" if call.drop_deadline else call.receiver_device
+    return call, call.caller_id, "" if call.drop_deadline else call.caller_device
 
 
 # -- disconnects and deadlines -----------------------------------------------------------
@@ -181,9 +183,29 @@ def calls_mark_reconnected(*, user_id: int, device: str) -> int:
     """The user is back: their dropped calls go on, now on the new device."""
     dropped = CallLog.objects.filter(status=Status.ANSWERED, drop_deadline__isnull=False)
     clear = {"dropped_at": None, "drop_deadline": None}
-    return dropped.filter(caller_id=user_id).update(caller_device=device, **clear) + dropped.filter(
-        receiver_id=user_id
-    ).update(receiver_device=device, **clear)
+    # Never the dropped device itself: its connect hook can run late, after it is gone.
+    as_caller = dropped.filter(caller_id=user_id).exclude(caller_device=device)
+    as_receiver = dropped.filter(receiver_id=user_id).exclude(receiver_device=device)
+    return as_caller.update(caller_device=device, **clear) + as_receiver.update(
+        receiver_device=device, **clear
+    )
+
+
+def calls_due_drops(*, now: datetime | None = None) -> list[tuple[int, int, int]]:
+    """(call id, caller id, receiver id) of answered calls whose drop grace has run out."""
+    due = _due_drops(now or timezone.now()).order_by("pk")[:SWEEP_BATCH]
+    return list(due.values_list("pk", "caller_id", "receiver_id"))
+
+
+@transaction.atomic
+def call_drop_forgive(*, call_id: int) -> bool:
+    """Both users are connected after all (a reconnect overtook the old socket's disconnect):
+    the call goes on, its signals to all devices of both users until one side claims it."""
+    return bool(
+        CallLog.objects.filter(
+            pk=call_id, status=Status.ANSWERED, drop_deadline__isnull=False
+        ).update(dropped_at=None, drop_deadline=None, caller_device="", receiver_device="")
+    )
 
 
 def calls_sweep(*, now: datetime | None = None) -> list[CallLog]:

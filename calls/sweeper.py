@@ -13,6 +13,7 @@ import random
 
 from django.conf import settings
 
+from banter.core.state import get_state_store
 from banter.realtime.dispatch import run_sync
 from calls import services
 
@@ -25,6 +26,7 @@ async def run_call_sweeper() -> None:
     await asyncio.sleep(random.uniform(0, interval))
     while True:
         try:
+            await _forgive_live_drops()
             expired = await run_sync(services.calls_sweep)
         except asyncio.CancelledError:
             raise
@@ -40,3 +42,16 @@ async def run_call_sweeper() -> None:
                     call.receiver_id,
                 )
         await asyncio.sleep(interval)
+
+
+async def _forgive_live_drops() -> None:
+    """A drop is only real if a participant has no connection left. A client that reconnects
+    before the server noticed its old socket was gone (network switch: the old socket dies
+    at the ping timeout) must keep its call."""
+    store = get_state_store()
+    for call_id, caller_id, receiver_id in await run_sync(services.calls_due_drops):
+        both_connected = await store.connection_count(caller_id) and await store.connection_count(
+            receiver_id
+        )
+        if both_connected and await run_sync(services.call_drop_forgive, call_id=call_id):
+            logger.info("call drop forgiven call=%s (both users connected)", call_id)

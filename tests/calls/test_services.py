@@ -208,3 +208,26 @@ def test_signals_only_between_participants_of_a_live_call(
     services.call_end(user=caller, call_id=call.pk)
     with raises(ErrorCode.CONFLICT):
         services.call_for_signal(user=caller, call_id=call.pk)
+
+
+def test_a_forgiven_drop_keeps_the_call_and_signals_reach_every_device(
+    caller: User, receiver: User
+) -> None:
+    call = ring(caller, receiver)
+    services.call_accept(user=receiver, call_id=call.pk, device="r-dev")
+    services.calls_mark_dropped(user_id=receiver.pk, device="r-dev")
+    assert services.call_for_signal(user=caller, call_id=call.pk)[2] == ""  # dropped: all
+    later = timezone.now() + timedelta(seconds=31)
+    assert services.calls_due_drops(now=later) == [(call.pk, caller.pk, receiver.pk)]
+    assert services.call_drop_forgive(call_id=call.pk) is True
+    assert services.call_drop_forgive(call_id=call.pk) is False
+    assert services.calls_sweep(now=later) == []
+    assert CallLog.objects.get(pk=call.pk).status == Status.ANSWERED
+
+
+def test_the_dropped_device_cannot_reclaim_its_call(caller: User, receiver: User) -> None:
+    call = ring(caller, receiver)
+    services.call_accept(user=receiver, call_id=call.pk, device="r-dev")
+    services.calls_mark_dropped(user_id=receiver.pk, device="r-dev")
+    assert services.calls_mark_reconnected(user_id=receiver.pk, device="r-dev") == 0
+    assert CallLog.objects.get(pk=call.pk).drop_deadline is not None
