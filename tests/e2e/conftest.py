@@ -106,6 +106,24 @@ def start_banter(database_url: str, log_dir: Path, name: str, **extra: str) -> L
     return server.start(timeout=30)
 
 
+@contextmanager
+def instance_pair(
+    database_url: str, log_dir: Path, name: str, **extra: str
+) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two server processes on one database and (given REDIS_URL in extra) one Redis."""
+    first = start_banter(database_url, log_dir, f"{name}-1", **extra)
+    try:
+        second = start_banter(database_url, log_dir, f"{name}-2", **extra)
+    except BaseException:
+        first.stop()
+        raise
+    try:
+        yield first, second
+    finally:
+        second.stop()
+        first.stop()
+
+
 @pytest.fixture(scope="session")
 def banter_server(
     e2e_database: str, tmp_path_factory: pytest.TempPathFactory

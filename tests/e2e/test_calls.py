@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.client import RecordingClient, RestClient, User, connect
-from tests.e2e.conftest import fresh_database, start_banter
+from tests.e2e.conftest import fresh_database, instance_pair, start_banter
 from tests.e2e.test_chat_events import Clients, error_code, ok, settle
 from tests.live_server import LiveServer
 from tests.services import require_redis
@@ -207,16 +207,11 @@ def redis_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveS
         "REDIS_PREFIX": f"banter-calls-{uuid.uuid4().hex[:8]}",
     }
     logs = tmp_path_factory.mktemp("call-failover-logs")
-    with fresh_database(tmp_path_factory.mktemp("call-failover-db")) as database:
-        first = start_banter(database, logs, "calls-1", **extra)
-        try:
-            second = start_banter(database, logs, "calls-2", **extra)
-        except BaseException:
-            first.stop()
-            raise
-        yield first, second
-        second.stop()
-        first.stop()
+    with (
+        fresh_database(tmp_path_factory.mktemp("call-failover-db")) as database,
+        instance_pair(database, logs, "calls", **extra) as pair,
+    ):
+        yield pair
 
 
 async def test_call_started_on_a_killed_instance_still_becomes_missed(

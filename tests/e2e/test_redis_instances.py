@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.client import RestClient, connect
-from tests.e2e.conftest import start_banter
+from tests.e2e.conftest import instance_pair
 from tests.live_server import LiveServer
 from tests.services import require_redis
 
@@ -25,15 +25,8 @@ def redis_pair(
     # A private prefix: parallel runs on the same Redis never see each other's groups.
     extra = {"REDIS_URL": redis_url, "REDIS_PREFIX": f"banter-test-{uuid.uuid4().hex[:8]}"}
     logs: Path = tmp_path_factory.mktemp("redis-logs")
-    first = start_banter(e2e_database, logs, "instance1", **extra)
-    try:
-        second = start_banter(e2e_database, logs, "instance2", **extra)
-    except BaseException:
-        first.stop()
-        raise
-    yield first, second
-    second.stop()
-    first.stop()
+    with instance_pair(e2e_database, logs, "instance", **extra) as pair:
+        yield pair
 
 
 async def test_message_sent_on_one_instance_reaches_the_other(
