@@ -7,6 +7,7 @@ class names a limit in settings.BANTER["RATE_LIMITS"].
 from __future__ import annotations
 
 from banter.notifications import handlers as notifications
+from banter.realtime import cluster
 from banter.realtime.auth import auth_refresh
 from banter.realtime.dispatch import EventSpec
 from calls import handlers as calls
@@ -50,5 +51,16 @@ ON_DISCONNECT = [
     calls.on_disconnected,
 ]
 
+# Once per local user when the shared state lost this instance's registrations (Redis
+# restarted, or a stall got the instance reaped): the user is still connected here.
+ON_RESYNC = [presence.on_resync]
+# When a survivor reaps an instance that stopped heartbeating (realtime/cluster.py).
+ON_INSTANCE_LOST = [presence.on_instance_lost, calls.on_instance_lost]
+
+
+async def run_instance_reaper() -> None:
+    await cluster.run_instance_reaper(ON_INSTANCE_LOST)
+
+
 # Loops every server process runs in the background (started with its event loop).
-BACKGROUND = [run_call_sweeper]
+BACKGROUND = [run_call_sweeper, run_instance_reaper, presence.run_online_reconciler]

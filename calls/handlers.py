@@ -6,6 +6,7 @@ from typing import Any
 
 from banter.core.errors import validation_error
 from banter.realtime.broadcast import broadcast_now, user_group
+from banter.realtime.cluster import LostInstance, device_of
 from banter.realtime.dispatch import EventContext, run_sync
 from calls import events, services
 
@@ -83,3 +84,9 @@ async def on_connected(ctx: EventContext) -> None:
 
 async def on_disconnected(ctx: EventContext) -> None:
     await run_sync(services.calls_mark_dropped, user_id=ctx.user_id, device=ctx.socket.sid)
+
+
+async def on_instance_lost(lost: LostInstance) -> None:
+    """Devices on a dead instance dropped out of their calls: the drop grace starts now."""
+    devices = [device_of(conn_id) for _, conn_ids in lost.users.values() for conn_id in conn_ids]
+    await run_sync(services.calls_mark_devices_dropped, devices=devices)

@@ -178,6 +178,21 @@ def calls_mark_dropped(*, user_id: int, device: str) -> int:
     )
 
 
+def calls_mark_devices_dropped(*, devices: list[str]) -> int:
+    """Like calls_mark_dropped for many devices at once (socket ids are unique): the
+    devices of an instance that died."""
+    if not devices:
+        return 0
+    now = timezone.now()
+    on_devices = Q(caller_device__in=devices) | Q(receiver_device__in=devices)
+    return CallLog.objects.filter(
+        on_devices, status=Status.ANSWERED, drop_deadline__isnull=True
+    ).update(
+        dropped_at=now,
+        drop_deadline=now + timedelta(seconds=settings.BANTER["CALL_DROP_GRACE"]),
+    )
+
+
 @transaction.atomic
 def calls_mark_reconnected(*, user_id: int, device: str) -> int:
     """The user is back: their dropped calls go on, now on the new device."""

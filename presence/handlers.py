@@ -24,6 +24,7 @@ from django.utils import timezone
 from banter.accounts.models import User
 from banter.core.state import MemoryStateStore, get_state_store
 from banter.realtime.broadcast import broadcast_now, room_group, user_group
+from banter.realtime.cluster import LostInstance
 from banter.realtime.dispatch import EventContext, run_sync
 from banter.realtime.tasks import spawn
 from chat.selectors import room_ids_for_user
@@ -54,6 +55,55 @@ async def on_connected(ctx: EventContext) -> None:
     timer = _offline_timers.pop(ctx.user_id, None)
     if timer is not None:
         timer.cancel()
+    await _ensure_online(ctx)
+
+
+async def on_resync(ctx: EventContext) -> None:
+    """The shared state lost this instance's users (Redis restarted, or a stall got the
+    instance reaped and its users announced offline): they are still connected here."""
+    await _ensure_online(ctx)
+
+
+async def on_instance_lost(lost: LostInstance) -> None:
+    """A dead instance's users who have no connection left anywhere are offline now."""
+    for user_id in lost.users_gone():
+        await _go_offline_if_idle(user_id, lost.last_beat)
+
+
+async def reconcile_online_flags() -> int:
+    """Users the database shows online who have neither a connection nor a presence key
+    anywhere went away unannounced (every instance died, or Redis lost its data while they
+    were gone): record and announce them offline. Returns how many."""
+    user_ids = await run_sync(services.online_user_ids)
+    store = get_state_store()
+    present = await store.presence_get_many(user_ids)
+    fixed = 0
+    for user_id in user_ids:
+        if user_id in present or await store.connection_count(user_id) > 0:
+            continue
+        last_seen = await run_sync(services.presence_mark_offline, user_id=user_id)
+        await _announce(
+            user_id, events.USER_OFFLINE, events.user_offline_payload(user_id, last_seen)
+        )
+        fixed += 1
+    if fixed:
+        logger.warning("presence: %d users were online with no connection; now offline", fixed)
+    return fixed
+
+
+async def run_online_reconciler() -> None:
+    """Background loop: one instance per RECONCILE_INTERVAL reconciles the online flags."""
+    interval = float(settings.BANTER["PRESENCE_RECONCILE_INTERVAL"])
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if await get_state_store().throttle("presence-reconcile", interval):
+                await reconcile_online_flags()
+        except Exception:
+            logger.warning("presence reconcile could not run", exc_info=True)
+
+
+async def _ensure_online(ctx: EventContext) -> None:
     status = ctx.user.presence_status
     previous = await get_state_store().presence_set(
         ctx.user_id, status, _ttl(), only_if_absent=True

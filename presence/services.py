@@ -53,3 +53,8 @@ def presence_status_save(*, user_id: int, status: str) -> datetime | None:
 def presence_reset_all_offline() -> int:
     """Mark every user offline (a fresh single process knows nobody is connected yet)."""
     return User.objects.filter(is_online=True).update(is_online=False)
+
+
+def online_user_ids() -> list[int]:
+    """Users the database shows online (reconciled against the live state store)."""
+    return list(User.objects.filter(is_online=True).values_list("pk", flat=True))

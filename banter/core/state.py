@@ -8,11 +8,17 @@ facts (messages, read positions, last_seen) live in the database.
 Redis keys (prefix = settings.REDIS_PREFIX, default "banter"):
 
     {p}:conn:{userId}              ZSET  connId -> expiry (ms)   live connections of a user
+    {p}:instances                  ZSET  instanceId -> expiry (ms)  server instances (heartbeat)
+    {p}:iusers:{instanceId}        ZSET  userId -> last seen (ms)   users an instance serves
     {p}:presence:{userId}          STRING status, PX ttl         set while the user is online
     {p}:typing:{roomId}            ZSET  userId -> expiry (ms)   who is typing in a room
     {p}:typing:{roomId}:{userId}   STRING due (ms), PX rebroadcast  "user-typing was sent"
     {p}:rl:{key}                   HASH  tokens, stamp, PX       token bucket
     {p}:throttle:{key}             STRING due (ms), PX interval  at most one per interval
+
+Connection ids are "{instanceId}:{anything}": the part before the last colon names the
+instance holding the connection, so a surviving instance can clean up after a dead one
+(`instances_expired`, `instance_reap`).
 
 Times are wall-clock seconds from an injectable `clock`, passed into Redis scripts as
 milliseconds, so tests control time and instances agree on expiries: sorted-set scores and
@@ -28,9 +34,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, cast
 
-import redis.asyncio
 from django.conf import settings
 
+from banter.core import redis_conn
 from banter.core.ratelimit import (
     Decision,
     MemoryRateLimiter,
@@ -55,9 +61,39 @@ class StateStore(Protocol):
     async def connection_count(self, user_id: int) -> int:
         """Live (unexpired) connections of the user on every instance."""
 
-    async def connections_refresh(self, entries: Iterable[tuple[int, str]], ttl: float) -> None:
+    async def connections_refresh(
+        self, entries: Iterable[tuple[int, str]], ttl: float, *, recreate: bool = False
+    ) -> None:
         """Heartbeat: extend these (userId, connId) entries and their users' presence keys
-        by ttl, in one round trip. Entries no longer registered are not re-created."""
+        by ttl, in one round trip.
+
+        Entries no longer registered are not re-created (a disconnect racing the heartbeat
+        must not leave a ghost), unless `recreate`: after the backend lost them.
+        """
+
+    # -- instances (crash safety) ---------------------------------------------------
+    async def instance_heartbeat(
+        self, instance_id: str, ttl: float, user_ids: Iterable[int] = ()
+    ) -> bool:
+        """Mark the instance alive until now+ttl and note the users it serves.
+
+        True when the instance was not registered: its first beat, or it was reaped as dead
+        (a stall longer than ttl), or the backend lost its data (Redis restarted). The caller
+        must then re-register its connections.
+        """
+
+    async def instances_expired(self) -> list[tuple[str, float]]:
+        """(instanceId, expiry) of every instance whose heartbeat ran out."""
+
+    async def instance_reap(self, instance_id: str) -> dict[int, tuple[int, list[str]]] | None:
+        """Claim a dead instance and remove its connections from the registry.
+
+        Exactly one caller gets the result (None for the others): for each user the instance
+        served, (live connections left anywhere, the connection ids removed).
+        """
+
+    async def instance_remove(self, instance_id: str) -> None:
+        """Forget an instance that shut down cleanly (nobody reaps it)."""
 
     # -- presence -------------------------------------------------------------------
     async def presence_set(
@@ -114,6 +150,8 @@ class StateStore(Protocol):
         """Release connections (tests, shutdown)."""
 
 
+# An instance's user list outlives its heartbeat long enough for a survivor to reap it.
+_IUSERS_TTL_MS = 120_000
 # Expired typing marks are kept this long past their deadline before pruning, so the
 # instance whose expiry timer is due still finds the mark and broadcasts the stop.
 TYPING_GRACE = 30.0
@@ -140,6 +178,8 @@ class MemoryStateStore:
         self._typing: dict[int, dict[int, float]] = {}  # room -> user -> deadline
         self._typing_sent: dict[tuple[int, int], float] = {}  # (room, user) -> rebroadcast at
         self._throttles: dict[str, float] = {}  # key -> deadline
+        self._instances: dict[str, float] = {}  # instance -> deadline
+        self._instance_users: dict[str, dict[int, float]] = {}  # instance -> user -> seen
         self._next_sweep = clock() + _SWEEP_EVERY
 
     # -- connection registry --------------------------------------------------------
@@ -148,6 +188,7 @@ class MemoryStateStore:
         conns = self._live_conns(user_id, now)
         conns[conn_id] = now + ttl
         self._conns[user_id] = conns
+        self._instance_users.setdefault(_instance_of(conn_id), {})[user_id] = now
         return len(conns)
 
     async def connection_remove(self, user_id: int, conn_id: str) -> int:
@@ -160,16 +201,57 @@ class MemoryStateStore:
     async def connection_count(self, user_id: int) -> int:
         return len(self._live_conns(user_id, self._now()))
 
-    async def connections_refresh(self, entries: Iterable[tuple[int, str]], ttl: float) -> None:
+    async def connections_refresh(
+        self, entries: Iterable[tuple[int, str]], ttl: float, *, recreate: bool = False
+    ) -> None:
         now = self._now()
         for user_id, conn_id in entries:
             # Like Redis ZADD XX: only entries still registered are extended.
             conns = self._conns.get(user_id)
-            if conns is not None and conn_id in conns:
+            if recreate:
+                conns = self._conns.setdefault(user_id, {})
+                conns[conn_id] = now + ttl
+                self._instance_users.setdefault(_instance_of(conn_id), {})[user_id] = now
+            elif conns is not None and conn_id in conns:
                 conns[conn_id] = now + ttl
             presence = self._presence.get(user_id)
             if presence is not None and presence[1] > now:
                 self._presence[user_id] = (presence[0], now + ttl)
+
+    # -- instances -------------------------------------------------------------------
+    async def instance_heartbeat(
+        self, instance_id: str, ttl: float, user_ids: Iterable[int] = ()
+    ) -> bool:
+        now = self._now()
+        new = instance_id not in self._instances
+        self._instances[instance_id] = now + ttl
+        users = self._instance_users.setdefault(instance_id, {})
+        for user_id in user_ids:
+            users[user_id] = now
+        for user_id in [u for u, seen in users.items() if seen <= now - ttl]:
+            del users[user_id]
+        return new
+
+    async def instances_expired(self) -> list[tuple[str, float]]:
+        now = self._now()
+        return sorted((i, deadline) for i, deadline in self._instances.items() if deadline <= now)
+
+    async def instance_reap(self, instance_id: str) -> dict[int, tuple[int, list[str]]] | None:
+        if self._instances.pop(instance_id, None) is None:
+            return None
+        now = self._now()
+        reaped: dict[int, tuple[int, list[str]]] = {}
+        for user_id in self._instance_users.pop(instance_id, {}):
+            conns = self._conns.get(user_id, {})
+            removed = [c for c in conns if _instance_of(c) == instance_id]
+            for conn_id in removed:
+                del conns[conn_id]
+            reaped[user_id] = (len(self._live_conns(user_id, now)), removed)
+        return reaped
+
+    async def instance_remove(self, instance_id: str) -> None:
+        self._instances.pop(instance_id, None)
+        self._instance_users.pop(instance_id, None)
 
     # -- presence -------------------------------------------------------------------
     async def presence_set(
@@ -296,6 +378,10 @@ class MemoryStateStore:
         return marks
 
 
+def _instance_of(conn_id: str) -> str:
+    return conn_id.rpartition(":")[0]
+
+
 def _ms(seconds: float) -> int:
     # PX/PEXPIRE reject 0: the shortest lifetime Redis accepts is 1 ms.
     return max(1, round(seconds * 1000))
@@ -303,13 +389,56 @@ def _ms(seconds: float) -> int:
 
 # Scripts take the caller's clock as ARGV[1] (ms) so every instance and every test decides
 # expiry by the same clock; key TTLs (Redis time) only bound garbage.
+# KEYS: conn zset, instance users zset. ARGV: now, connId, deadline, userId, iusers ttl.
 _CONNECTION_ADD_LUA = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now))
+redis.call('ZADD', KEYS[2], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return redis.call('ZCARD', KEYS[1])
+"""
+
+# KEYS: instances zset, instance users zset.
+# ARGV: now, instanceId, deadline, ttl, iusers ttl, userId...
+# Returns 1 when the instance was not registered (new, reaped, or Redis lost it). Users not
+# re-noted for a whole ttl have left the instance and are dropped from its list.
+_INSTANCE_HEARTBEAT_LUA = """
+local now = tonumber(ARGV[1])
+local added = redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+for i = 6, #ARGV do redis.call('ZADD', KEYS[2], now, ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return added
+"""
+
+# KEYS: instances zset. ARGV: prefix, instanceId, now. The ZREM is the claim: of several
+# reapers exactly one removes the member. Per-user conn keys are derived from the prefix
+# (fine on one Redis or Sentinel; Redis Cluster would need hash tags).
+# Returns false (claimed by another) or a flat list: userId, left, n, connId*n, ...
+_INSTANCE_REAP_LUA = """
+if redis.call('ZREM', KEYS[1], ARGV[2]) == 0 then return false end
+local iusers = ARGV[1] .. ':iusers:' .. ARGV[2]
+local mark = ARGV[2] .. ':'
+local out = {}
+for _, uid in ipairs(redis.call('ZRANGE', iusers, 0, -1)) do
+  local key = ARGV[1] .. ':conn:' .. uid
+  local removed = {}
+  for _, conn in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if string.sub(conn, 1, #mark) == mark then table.insert(removed, conn) end
+  end
+  for _, conn in ipairs(removed) do redis.call('ZREM', key, conn) end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[3])
+  table.insert(out, uid)
+  table.insert(out, redis.call('ZCARD', key))
+  table.insert(out, #removed)
+  for _, conn in ipairs(removed) do table.insert(out, conn) end
+end
+redis.call('DEL', iusers)
+return out
 """
 
 # KEYS: typing zset, sent marker. ARGV: now, userId, deadline, grace, rebroadcast (ms).
@@ -354,11 +483,13 @@ class RedisStateStore:
     """
 
     def __init__(self, url: str, prefix: str = "banter", clock: Callable[[], float] = time.time):
-        self._redis = redis.asyncio.Redis.from_url(url, decode_responses=True)
+        self._redis = redis_conn.async_client(url, decode_responses=True)
         self._prefix = prefix
         self._clock = clock
         self._limiter = RedisRateLimiter(url, prefix, clock, aclient=self._redis)
         self._connection_add = self._redis.register_script(_CONNECTION_ADD_LUA)
+        self._instance_heartbeat = self._redis.register_script(_INSTANCE_HEARTBEAT_LUA)
+        self._instance_reap = self._redis.register_script(_INSTANCE_REAP_LUA)
         self._typing_start = self._redis.register_script(_TYPING_START_LUA)
         self._typing_expire = self._redis.register_script(_TYPING_EXPIRE_LUA)
         self._throttle = self._redis.register_script(_THROTTLE_LUA)
@@ -367,7 +498,8 @@ class RedisStateStore:
     async def connection_add(self, user_id: int, conn_id: str, ttl: float) -> int:
         now = self._now_ms()
         count = await self._connection_add(
-            keys=[self._key("conn", user_id)], args=[now, conn_id, now + _ms(ttl)]
+            keys=[self._key("conn", user_id), self._key("iusers", _instance_of(conn_id))],
+            args=[now, conn_id, now + _ms(ttl), user_id, _IUSERS_TTL_MS],
         )
         return int(count)
 
@@ -385,20 +517,65 @@ class RedisStateStore:
             await self._redis.zcount(self._key("conn", user_id), f"({self._now_ms()}", "+inf")
         )
 
-    async def connections_refresh(self, entries: Iterable[tuple[int, str]], ttl: float) -> None:
+    async def connections_refresh(
+        self, entries: Iterable[tuple[int, str]], ttl: float, *, recreate: bool = False
+    ) -> None:
         entries = list(entries)
         if not entries:
             return
         ttl_ms = _ms(ttl)
-        deadline = self._now_ms() + ttl_ms
+        now = self._now_ms()
+        deadline = now + ttl_ms
         pipe = self._redis.pipeline(transaction=False)
         for user_id, conn_id in entries:
             key = self._key("conn", user_id)
-            pipe.zadd(key, {conn_id: deadline}, xx=True)
+            pipe.zadd(key, {conn_id: deadline}, xx=not recreate)
+            if recreate:
+                pipe.expire(key, 1, nx=True)  # a re-created key must get a TTL below
+                iusers = self._key("iusers", _instance_of(conn_id))
+                pipe.zadd(iusers, {str(user_id): now})
+                pipe.pexpire(iusers, _IUSERS_TTL_MS)
             # GT: never shorten the key below another instance's longer-lived entry.
             pipe.pexpire(key, ttl_ms, gt=True)
         for user_id in {user_id for user_id, _ in entries}:
             pipe.pexpire(self._key("presence", user_id), ttl_ms)
+        await pipe.execute()
+
+    # -- instances -------------------------------------------------------------------
+    async def instance_heartbeat(
+        self, instance_id: str, ttl: float, user_ids: Iterable[int] = ()
+    ) -> bool:
+        now = self._now_ms()
+        added = await self._instance_heartbeat(
+            keys=[self._key("instances"), self._key("iusers", instance_id)],
+            args=[now, instance_id, now + _ms(ttl), _ms(ttl), _IUSERS_TTL_MS, *user_ids],
+        )
+        return bool(added)
+
+    async def instances_expired(self) -> list[tuple[str, float]]:
+        expired = await self._redis.zrangebyscore(
+            self._key("instances"), "-inf", self._now_ms(), withscores=True
+        )
+        pairs = cast(list[tuple[str, float]], expired)
+        return [(str(member), float(score) / 1000) for member, score in pairs]
+
+    async def instance_reap(self, instance_id: str) -> dict[int, tuple[int, list[str]]] | None:
+        flat = await self._instance_reap(
+            keys=[self._key("instances")], args=[self._prefix, instance_id, self._now_ms()]
+        )
+        if flat is None:
+            return None
+        reaped: dict[int, tuple[int, list[str]]] = {}
+        items = iter(flat)
+        for user_id in items:
+            left, count = int(next(items)), int(next(items))
+            reaped[int(user_id)] = (left, [str(next(items)) for _ in range(count)])
+        return reaped
+
+    async def instance_remove(self, instance_id: str) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zrem(self._key("instances"), instance_id)
+        pipe.delete(self._key("iusers", instance_id))
         await pipe.execute()
 
     # -- presence -------------------------------------------------------------------

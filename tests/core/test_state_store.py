@@ -140,6 +140,87 @@ async def test_refresh_does_not_register_unknown_connections(backend: Backend) -
     assert await s.connection_count(1) == 0
 
 
+async def test_refresh_recreate_restores_lost_connections(backend: Backend) -> None:
+    s, clock = backend.store, backend.clock
+    await s.connections_refresh([(1, "i1:a"), (2, "i1:b")], 10, recreate=True)
+    assert await s.connection_count(1) == 1
+    clock.advance(11)
+    assert await s.connection_count(1) == 0
+    # Re-created entries belong to their instance: a reap finds them (user 2, noted 11 s
+    # before this 5 s heartbeat and not since, has left the instance's list).
+    await s.connections_refresh([(1, "i1:a")], 10, recreate=True)
+    await s.instance_heartbeat("i1", 5)
+    clock.advance(6)
+    assert await s.instance_reap("i1") == {1: (0, ["i1:a"])}
+
+
+# -- instances (crash safety) -------------------------------------------------------------
+
+
+async def test_instance_heartbeat_is_new_only_when_unregistered(backend: Backend) -> None:
+    s, clock = backend.store, backend.clock
+    assert await s.instance_heartbeat("i1", 15) is True
+    assert await s.instance_heartbeat("i1", 15) is False
+    assert await s.instances_expired() == []
+    clock.advance(16)
+    assert await s.instances_expired() == [("i1", clock.now - 1)]
+    assert await s.instance_reap("i1") == {}
+    # Reaped while it was only stalled: its next beat says "register everything again".
+    assert await s.instance_heartbeat("i1", 15) is True
+    await s.instance_remove("i1")
+    assert await s.instance_heartbeat("i1", 15) is True
+
+
+async def test_reap_removes_only_the_dead_instance_connections(backend: Backend) -> None:
+    s, clock = backend.store, backend.clock
+    await s.instance_heartbeat("dead", 15)
+    await s.instance_heartbeat("alive", 15)
+    await s.connection_add(1, "dead:s1", 30)
+    await s.connection_add(1, "dead:s2", 30)
+    await s.connection_add(2, "dead:s3", 30)
+    await s.connection_add(2, "alive:s4", 30)
+    await s.connection_add(3, "alive:s5", 30)
+    clock.advance(10)
+    await s.instance_heartbeat("alive", 15)
+    clock.advance(6)
+    assert await s.instances_expired() == [("dead", clock.now - 1)]
+    reaped = await s.instance_reap("dead")
+    assert reaped is not None
+    assert {u: (left, sorted(ids)) for u, (left, ids) in reaped.items()} == {
+        1: (0, ["dead:s1", "dead:s2"]),
+        2: (1, ["dead:s3"]),
+    }
+    assert await s.connection_count(1) == 0
+    assert await s.connection_count(2) == 1
+    assert await s.connection_count(3) == 1
+    assert await s.instance_reap("dead") is None  # claimed once
+    assert await s.instances_expired() == []
+
+
+async def test_concurrent_reapers_claim_an_instance_once(backend: Backend) -> None:
+    s, clock = backend.store, backend.clock
+    await s.instance_heartbeat("dead", 5)
+    await s.connection_add(1, "dead:s1", 30)
+    clock.advance(6)
+    results = await asyncio.gather(*(s.instance_reap("dead") for _ in range(5)))
+    assert [r for r in results if r is not None] == [{1: (0, ["dead:s1"])}]
+
+
+async def test_users_who_left_drop_off_the_instance_list(backend: Backend) -> None:
+    s, clock = backend.store, backend.clock
+    await s.instance_heartbeat("i1", 15, [1, 2])
+    await s.connection_add(3, "i1:c", 60)
+    clock.advance(10)
+    await s.instance_heartbeat("i1", 15, [1])  # 2 left; 3 is still connected
+    await s.instance_heartbeat("i1", 15, [1, 3])
+    clock.advance(10)
+    await s.instance_heartbeat("i1", 15, [1, 3])  # 2 was last noted 20 s ago: dropped
+    clock.advance(16)
+    reaped = await s.instance_reap("i1")
+    assert reaped is not None
+    assert sorted(reaped) == [1, 3]
+
+
 # -- presence ---------------------------------------------------------------------------
 
 
@@ -326,9 +407,16 @@ async def test_every_redis_key_has_a_ttl(redis_backend: Backend) -> None:
     await s.typing_stop(7, 2)
     await s.rate_hit("ev:u1", Rate(2, 1.0))
     await s.throttle("digest:1", 10)
+    await s.instance_heartbeat("i2", 15, [2])
+    await s.connections_refresh([(3, "i3:x")], 30, recreate=True)
     keys = sorted([key async for key in backend.raw.scan_iter(match=f"{p}:*")])
     assert keys == sorted(
         [
+            f"{p}:instances",
+            f"{p}:iusers:",  # conn ids "a"/"b" name no instance
+            f"{p}:iusers:i2",
+            f"{p}:iusers:i3",
+            f"{p}:conn:3",
             f"{p}:conn:1",
             f"{p}:conn:2",
             f"{p}:presence:1",
