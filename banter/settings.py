@@ -7,6 +7,7 @@ process on SQLite with the in-memory channel layer.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from banter.core.redis_conn import channel_layer_hosts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -136,21 +139,28 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 REDIS_PREFIX = os.environ.get("REDIS_PREFIX", "banter")
+# High availability: find the master through Sentinel ("host:port,host:port"); REDIS_URL
+# then only gives db and credentials (see banter/core/redis_conn.py).
+REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS", "")
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Pub/sub, not the list-based RedisChannelLayer: measured 7-8x the throughput,
+            # p99 6-8 ms instead of 45-150 ms, a tenth of the Redis CPU, and it re-subscribes
+            # by itself after a Redis restart (docs/operations.md, bench/channel_layers.py).
+            # The hub has one always-running receive loop per process, so it needs none of
+            # the list layer's per-channel buffering.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, exactly the 5 s of
-                # channels-redis' blocking BZPOPMIN: a message Redis pops as the client gives
-                # up reading is lost. Reads must outlast the blocking pop.
-                "hosts": [
-                    {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}
-                ],
+                "hosts": channel_layer_hosts(
+                    REDIS_URL,
+                    REDIS_SENTINELS,
+                    REDIS_SENTINEL_MASTER,
+                    # Several servers: the channel layer shards its groups over them.
+                    os.environ.get("CHANNEL_REDIS_URLS", ""),
+                ),
                 "prefix": REDIS_PREFIX,
-                "capacity": env_int("CHANNEL_CAPACITY", 100_000),  # one hub channel per process
-                "expiry": 60,
-                "group_expiry": 86400,
             },
         }
     }
@@ -260,6 +270,14 @@ BANTER: dict[str, Any] = {
     # Connection registry entries live this long unless the instance's heartbeat (every
     # third of it) renews them: a crashed instance's users stop counting after this.
     "CONNECTION_TTL": env_float("CONNECTION_TTL", 30.0),
+    # An instance that has not heartbeaten for this long is dead: a survivor removes its
+    # connections and announces its users offline (realtime/cluster.py). Beats come every
+    # third of min(INSTANCE_TTL, CONNECTION_TTL); survivors look every REAP_INTERVAL.
+    "INSTANCE_TTL": env_float("INSTANCE_TTL", 15.0),
+    "REAP_INTERVAL": env_float("REAP_INTERVAL", 2.0),
+    # One instance per interval checks that every user the database shows online really
+    # has a connection (a whole-cluster crash or a Redis restart leaves no one to tell).
+    "PRESENCE_RECONCILE_INTERVAL": env_float("PRESENCE_RECONCILE_INTERVAL", 60.0),
     # A user whose last connection closed shows offline only after this long, so a quick
     # reconnect (network switch, page reload) does not flap online/offline.
     "PRESENCE_OFFLINE_GRACE": env_float("PRESENCE_OFFLINE_GRACE", 5.0),
@@ -284,16 +302,31 @@ BANTER: dict[str, Any] = {
     },
 }
 
+# /metrics answers clients from these networks, or with "Authorization: Bearer METRICS_TOKEN".
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = [
+    ipaddress.ip_network(net) for net in env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+]
+
+# LOG_FORMAT=json: one JSON object per line (for log shippers); default: plain text.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "banter.ops.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"repeat": {"()": "banter.ops.logs.RepeatFilter", "seconds": 30.0}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
+        # Its reader logs a traceback per 1 s retry while Redis is down.
+        "channels_redis.pubsub": {"filters": ["repeat"]},
     },
 }

@@ -22,6 +22,8 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript, Script
 from redis.retry import Retry
 
+from banter.core import redis_conn
+
 logger = logging.getLogger(__name__)
 
 
@@ -197,7 +199,7 @@ class RedisRateLimiter:
     def _sync_script(self) -> Script:
         with self._lock:
             if self._sync is None:
-                client = redis.Redis.from_url(
+                client = redis_conn.sync_client(
                     self.url,
                     decode_responses=True,
                     # Bounded waits: a REST request pays at most this when Redis is down.
@@ -209,7 +211,7 @@ class RedisRateLimiter:
             return self._sync
 
     def _new_async_script(self) -> AsyncScript:
-        client = redis.asyncio.Redis.from_url(self.url, decode_responses=True)
+        client = redis_conn.async_client(self.url, decode_responses=True)
         return client.register_script(_BUCKET_LUA)
 
     def _fail_open(self, exc: Exception) -> Decision:

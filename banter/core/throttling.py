@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from banter.core.ratelimit import Rate, get_rate_limiter
+from banter.ops import metrics
 
 
 class BanterThrottle(BaseThrottle):
@@ -32,6 +33,8 @@ class BanterThrottle(BaseThrottle):
             f"rest:{scope}:{who}", Rate(per_minute, 60.0, burst=max(10, per_minute // 6))
         )
         self._retry_after = decision.retry_after
+        if not decision.allowed:
+            metrics.RATE_LIMITED.labels(f"rest:{scope}").inc()
         return decision.allowed
 
     def wait(self) -> float:

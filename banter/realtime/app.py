@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket as socket_module
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 
+from banter.core.instance import INSTANCE_ID
 from banter.core.state import get_state_store
-from banter.realtime import auth
+from banter.ops import metrics
+from banter.realtime import auth, cluster
 from banter.realtime.broadcast import user_group
 from banter.realtime.dispatch import EventContext, EventSpec, dispatch, run_sync
 from banter.realtime.hub import get_hub
@@ -29,9 +28,6 @@ logger = logging.getLogger("banter.realtime.app")
 
 Hook = Callable[[EventContext], Awaitable[None]]
 
-# Names this process's entries in the shared connection registry.
-INSTANCE_ID = f"{socket_module.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-
 
 class BanterNamespace(Namespace):
     def __init__(
@@ -40,6 +36,7 @@ class BanterNamespace(Namespace):
         on_connect_hooks: Sequence[Hook] = (),
         on_disconnect_hooks: Sequence[Hook] = (),
         on_connected_hooks: Sequence[Hook] = (),
+        on_resync_hooks: Sequence[Hook] = (),
     ) -> None:
         self.events = events
         # Before the CONNECT reply (group subscriptions: no event may slip past), and after
@@ -47,12 +44,23 @@ class BanterNamespace(Namespace):
         self.on_connect_hooks = on_connect_hooks
         self.on_connected_hooks = on_connected_hooks
         self.on_disconnect_hooks = on_disconnect_hooks
+        # Run once per local user (with one of its sockets) when the shared state lost this
+        # instance's registrations: Redis restarted, or a stall got the instance reaped.
+        self.on_resync_hooks = on_resync_hooks
         # This process's sockets per user (the per-user connection limit).
         self.local_sockets: dict[int, set[Socket]] = defaultdict(set)
         self.socket_count = 0
         self._heartbeats: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        self._registered = False  # the instance heartbeat has succeeded once
 
     async def on_connect(self, socket: Socket, auth_payload: dict[str, Any] | None) -> None:
+        try:
+            await self._admit(socket, auth_payload)
+        except ConnectRefused as refused:
+            metrics.AUTH_FAILURES.labels(str((refused.data or {}).get("code"))).inc()
+            raise
+
+    async def _admit(self, socket: Socket, auth_payload: dict[str, Any] | None) -> None:
         request = socket.request
         if request.extra.get("origin_denied"):
             raise ConnectRefused("Origin not allowed", {"code": "origin_not_allowed"})
@@ -78,10 +86,14 @@ class BanterNamespace(Namespace):
         # is cluster-wide, and presence knows when the last device leaves.
         store = get_state_store()
         conn_id = f"{INSTANCE_ID}:{socket.sid}"
-        if (
-            await store.connection_add(user_id, conn_id, limits["CONNECTION_TTL"])
-            > limits["MAX_CONNECTIONS_PER_USER"]
-        ):
+        try:
+            count = await store.connection_add(user_id, conn_id, limits["CONNECTION_TTL"])
+        except Exception:
+            # Redis is down: serve the connection (the per-process limit still holds); the
+            # heartbeat registers it once Redis is back.
+            logger.warning("connection registry unavailable; admitting user=%s", user_id)
+            count = len(self.local_sockets.get(user_id, ())) + 1
+        if count > limits["MAX_CONNECTIONS_PER_USER"]:
             await store.connection_remove(user_id, conn_id)
             logger.info(
                 "connect refused: too many connections user=%s ip=%s", user_id, request.client_ip
@@ -118,6 +130,7 @@ class BanterNamespace(Namespace):
             await self._forget(socket, ctx)
             raise
         self._ensure_heartbeat()
+        metrics.CONNECTS.inc()
         auth.schedule_expiry(socket, float(claims["exp"]))
         logger.info(
             "connect user=%s ip=%s origin=%s transport=%s",
@@ -146,6 +159,7 @@ class BanterNamespace(Namespace):
         if ctx is None:
             return
         await self._forget(socket, ctx)
+        metrics.DISCONNECTS.inc()
         logger.info("disconnect user=%s ip=%s reason=%s", ctx.user_id, ctx.client_ip, reason)
         for hook in self.on_disconnect_hooks:
             try:
@@ -180,23 +194,60 @@ class BanterNamespace(Namespace):
             self._heartbeats[loop] = loop.create_task(self._heartbeat())
 
     async def _heartbeat(self) -> None:
-        """Keep this process's registry entries (and its users' presence) alive.
+        """Keep this instance, its registry entries and its users' presence alive.
 
-        If the process dies, the entries expire after CONNECTION_TTL and the users stop
-        counting as connected.
+        If the process dies, a survivor reaps it after INSTANCE_TTL (banter.realtime.cluster)
+        and the entries expire after CONNECTION_TTL anyway. Runs for the process's life.
         """
-        ttl = float(settings.BANTER["CONNECTION_TTL"])
-        while self.local_sockets:
-            await asyncio.sleep(ttl / 3)
-            entries = [
-                (user_id, socket.state["conn_id"])
-                for user_id, sockets in list(self.local_sockets.items())
-                for socket in sockets
-            ]
+        failing = False
+        while True:
             try:
-                await get_state_store().connections_refresh(entries, ttl)
+                await self._beat()
+                if failing:
+                    logger.warning("connection registry heartbeat recovered")
+                failing = False
             except Exception:
-                logger.exception("connection registry heartbeat failed (%d entries)", len(entries))
+                if not failing:
+                    logger.exception("connection registry heartbeat failed")
+                failing = True
+            await asyncio.sleep(cluster.heartbeat_interval())
+
+    async def _beat(self) -> None:
+        store = get_state_store()
+        entries = [
+            (user_id, socket.state["conn_id"])
+            for user_id, sockets in list(self.local_sockets.items())
+            for socket in sockets
+        ]
+        users = list(self.local_sockets)
+        lost = await store.instance_heartbeat(INSTANCE_ID, cluster.instance_ttl(), users)
+        ttl = float(settings.BANTER["CONNECTION_TTL"])
+        await store.connections_refresh(entries, ttl, recreate=lost)
+        if lost and entries:
+            # The first beat registers the instance: expected, and quiet. Its resync is for
+            # connections admitted while Redis was unreachable (no registry entry, no
+            # presence); for the others it finds presence set and does nothing.
+            if self._registered:
+                logger.warning(
+                    "shared state lost this instance (Redis restarted, or a stall got it "
+                    "reaped): re-registered %d connections of %d users",
+                    len(entries),
+                    len(users),
+                )
+            await self._resync(users)
+        self._registered = True
+
+    async def _resync(self, users: list[int]) -> None:
+        for user_id in users:
+            sockets = self.local_sockets.get(user_id)
+            if not sockets:
+                continue
+            ctx: EventContext = next(iter(sockets)).state["ctx"]
+            for hook in self.on_resync_hooks:
+                try:
+                    await hook(ctx)
+                except Exception:
+                    logger.exception("resync hook failed user=%s", user_id)
 
     def on_control(self, socket: Socket, message: dict[str, Any]) -> None:
         ctx: EventContext | None = socket.state.get("ctx")

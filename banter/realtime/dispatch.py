@@ -19,6 +19,7 @@ from django.conf import settings
 from banter.core.errors import BanterError, ErrorCode, rate_limited
 from banter.core.ratelimit import Rate
 from banter.core.state import get_state_store
+from banter.ops import metrics
 
 if TYPE_CHECKING:
     from banter.accounts.models import User
@@ -88,18 +89,26 @@ async def dispatch(
     ack_id: int | None,
     size: int,
 ) -> None:
+    started = time.perf_counter()
     try:
         data = await _run(ctx, table, event, args, size)
         envelope: dict[str, Any] = {"ok": True, "data": {} if data is None else data}
+        outcome = "ok"
     except BanterError as error:
         _log_failure(ctx, event, error)
         envelope = {"ok": False, "error": error.as_dict()}
+        outcome = error.code.value
     except Exception:
         logger.exception("handler for %r failed user=%s", event, ctx.user_id)
         envelope = {
             "ok": False,
             "error": BanterError(ErrorCode.INTERNAL_ERROR, "Internal error").as_dict(),
         }
+        outcome = ErrorCode.INTERNAL_ERROR.value
+    # Bounded label values: names outside the table are all "unknown".
+    name = event if event in table else "unknown"
+    metrics.EVENTS.labels(name, outcome).inc()
+    metrics.EVENT_SECONDS.labels(name).observe(time.perf_counter() - started)
     if ack_id is not None:
         ctx.socket.ack(ack_id, [envelope])
     elif not envelope["ok"]:
@@ -154,6 +163,7 @@ def _count_denial(ctx: EventContext, event: str, rate_class: str, rate: Rate) ->
         started, count = now, 0
     count += 1
     denials[rate_class] = (started, count)
+    metrics.RATE_LIMITED.labels(rate_class).inc()
     logger.info(
         "rate limited event=%s class=%s user=%s ip=%s",
         _shown(event),

@@ -4,22 +4,38 @@ Instead of one channel per socket (one channel-layer message per recipient), eac
 owns one channel, adds it to a group when the first local socket subscribes, and fans each
 group message out to its local subscribers. A broadcast to a 10-member room on 2 instances
 costs 2 channel-layer messages, not 10.
+
+The hub survives channel-layer outages. A watch loop sends a probe through the layer to
+itself every PROBE_INTERVAL; when one does not come back (Redis down, restarted, or it lost
+the group memberships) the hub is unhealthy: it re-adds every local group as soon as the
+layer answers again, and meanwhile delivers its own broadcasts to its local sockets only,
+so an instance keeps serving the clients it has.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
+import time
+import uuid
 from collections import deque
 from typing import Any, Protocol
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 
+from banter.ops import metrics
+
 logger = logging.getLogger("banter.realtime.hub")
 
 GROUP_REFRESH_SECONDS = 3600.0  # channel layers expire group membership after a day
+PROBE_INTERVAL = 2.0
+PROBE_TIMEOUT = 2.0
+PROBE_TYPE = "banter.probe"
+RECEIVE_BACKOFF_MAX = 1.0
+UNHEALTHY_SEND_TIMEOUT = 0.5  # retry a failing receive at least every second
 
 
 class Subscriber(Protocol):
@@ -40,12 +56,23 @@ class Hub:
         self.running = False
         self.layer_errors = 0
         self._thread_id = 0
+        # False from a failed probe or layer call until a probe comes back after re-adding
+        # every local group.
+        self.healthy = True
+        self._probe_group = f"banter.probe.{uuid.uuid4().hex}"
+        self._probe_ids = itertools.count(1)
+        self._probes: dict[int, asyncio.Future[None]] = {}
 
     async def start(self) -> None:
         self.channel_name = await self.layer.new_channel("banter.hub.")
         self._thread_id = threading.get_ident()
         self.running = True
-        for coroutine in (self._receive_loop(), self._publish_loop(), self._refresh_loop()):
+        try:
+            await self.layer.group_add(self._probe_group, self.channel_name)
+        except Exception:
+            self._layer_failed("group_add", "channel layer unreachable at start")
+        loops = (self._receive_loop(), self._publish_loop(), self._refresh_loop())
+        for coroutine in (*loops, self._watch_loop()):
             self._tasks.append(self.loop.create_task(coroutine))
 
     async def stop(self) -> None:
@@ -70,13 +97,12 @@ class Hub:
             self._adding[group] = future
             try:
                 await self.layer.group_add(group, self.channel_name)
-                future.set_result(None)
-            except Exception as exc:
-                self.layer_errors += 1
-                future.set_exception(exc)
-                future.exception()  # mark retrieved; the caller sees the raise below
-                raise
+            except Exception:
+                # Serve the socket anyway: local broadcasts still reach it, and the watch
+                # loop adds the group once the layer is back.
+                self._layer_failed("group_add", f"group_add {group} failed")
             finally:
+                future.set_result(None)
                 self._adding.pop(group, None)
             return
         members.add(subscriber)
@@ -99,8 +125,8 @@ class Hub:
         try:
             await self.layer.group_discard(group, self.channel_name)
         except Exception:
-            self.layer_errors += 1
-            logger.exception("channel layer group_discard failed for %s", group)
+            # Harmless: messages for a group with no local subscriber are dropped here.
+            self._layer_failed("group_discard", f"group_discard {group} failed")
 
     # -- publishing -------------------------------------------------------------------
 
@@ -124,11 +150,19 @@ class Hub:
             sent = 0
             while self._outbox:
                 group, message = self._outbox.popleft()
+                metrics.BROADCASTS.inc()
                 try:
-                    await self.layer.group_send(group, message)
+                    if self.healthy:
+                        await self.layer.group_send(group, message)
+                    else:
+                        # Still try (other instances may be reachable again), but do not let
+                        # an unreachable Redis hold up this instance's own sockets.
+                        async with asyncio.timeout(UNHEALTHY_SEND_TIMEOUT):
+                            await self.layer.group_send(group, message)
                 except Exception:
-                    self.layer_errors += 1
-                    logger.exception("channel layer group_send to %s failed", group)
+                    self._layer_failed("group_send", f"group_send to {group} failed")
+                    # This instance's own sockets still get the broadcast.
+                    self.deliver_local(message)
                 sent += 1
                 if sent % 64 == 0:
                     # The in-memory layer never suspends in group_send and drops messages
@@ -144,10 +178,14 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.layer_errors += 1
-                logger.exception("channel layer receive failed; retrying in %.1fs", backoff)
+                self._layer_failed("receive", f"receive failed; retrying in {backoff:.1f}s")
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, RECEIVE_BACKOFF_MAX)
+                continue
+            if message.get("type") == PROBE_TYPE:
+                probe = self._probes.get(message.get("probe", 0))
+                if probe is not None and not probe.done():
+                    probe.set_result(None)
                 continue
             self.deliver_local(message)
 
@@ -155,12 +193,67 @@ class Hub:
         members = self._local.get(message.get("group", ""))
         if not members:
             return
+        started = time.perf_counter()
         # Copy: a delivery may close a socket, which leaves the group while we iterate.
         for subscriber in tuple(members):
             try:
                 subscriber.deliver(message)
             except Exception:
                 logger.exception("subscriber failed to take a group message")
+        metrics.FANOUT_SECONDS.observe(time.perf_counter() - started)
+
+    # -- health -----------------------------------------------------------------------
+
+    async def probe(self, timeout: float | None = None) -> bool:
+        """True when a message sent through the channel layer came back within timeout."""
+        timeout = PROBE_TIMEOUT if timeout is None else timeout
+        probe_id = next(self._probe_ids)
+        arrived: asyncio.Future[None] = self.loop.create_future()
+        self._probes[probe_id] = arrived
+        message = {"type": PROBE_TYPE, "group": self._probe_group, "probe": probe_id}
+        try:
+            async with asyncio.timeout(timeout):
+                await self.layer.group_send(self._probe_group, message)
+                await arrived
+            return True
+        except Exception:
+            return False
+        finally:
+            del self._probes[probe_id]
+
+    async def _watch_loop(self) -> None:
+        while True:
+            healthy = await self.probe()
+            if not healthy:
+                if self.healthy:
+                    self._layer_failed("probe", "probe did not come back")
+                self.healthy = False
+                # Redis may have restarted without the memberships: add them all again.
+                healthy = await self._resubscribe() and await self.probe()
+            if healthy and not self.healthy:
+                logger.warning("channel layer is back: re-added %d groups", len(self._local))
+            self.healthy = healthy
+            await asyncio.sleep(PROBE_INTERVAL)
+
+    async def _resubscribe(self) -> bool:
+        try:
+            await self.layer.group_add(self._probe_group, self.channel_name)
+            for group in list(self._local):
+                await self.layer.group_add(group, self.channel_name)
+            return True
+        except Exception:
+            metrics.LAYER_ERRORS.labels("group_add").inc()
+            return False
+
+    def _layer_failed(self, op: str, what: str) -> None:
+        """Count and log a failed layer call (loudly once, then at debug while it lasts)."""
+        self.layer_errors += 1
+        metrics.LAYER_ERRORS.labels(op).inc()
+        if self.healthy:
+            logger.error("channel layer: %s; serving local sockets only until it is back", what)
+        else:
+            logger.debug("channel layer: %s", what)
+        self.healthy = False
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -169,8 +262,7 @@ class Hub:
                 try:
                     await self.layer.group_add(group, self.channel_name)
                 except Exception:
-                    self.layer_errors += 1
-                    logger.exception("channel layer group refresh failed for %s", group)
+                    self._layer_failed("group_add", f"group refresh of {group} failed")
 
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}

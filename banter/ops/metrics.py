@@ -1,0 +1,119 @@
+"""Prometheus metrics: what operators need to see a Banter instance's health and load.
+
+One registry per process (an instance is one process). Gauges that describe current state
+(open connections, Redis and channel-layer health) are read at scrape time from callbacks,
+so they can never drift from the truth the way inc/dec pairs can.
+
+Label values are bounded: event names outside the event table are counted as "unknown",
+so a client cannot grow the registry by inventing names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)  # process_resident_memory_bytes, open fds, CPU
+
+EVENTS = Counter(
+    "banter_events",
+    "Socket events handled, by event name and outcome (ok or an error code).",
+    ["event", "outcome"],
+    registry=REGISTRY,
+)
+EVENT_SECONDS = Histogram(
+    "banter_event_duration_seconds",
+    "Time to handle one socket event, from dispatch to ack.",
+    ["event"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+FANOUT_SECONDS = Histogram(
+    "banter_broadcast_fanout_seconds",
+    "Time to hand one group message to this process's local subscribers.",
+    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+    registry=REGISTRY,
+)
+BROADCASTS = Counter(
+    "banter_broadcasts",
+    "Group messages published by this process (before fan-out).",
+    registry=REGISTRY,
+)
+RATE_LIMITED = Counter(
+    "banter_rate_limited",
+    "Socket events and REST requests refused by a rate limit, by class.",
+    ["rate_class"],
+    registry=REGISTRY,
+)
+AUTH_FAILURES = Counter(
+    "banter_auth_failures",
+    "Refused socket connects and failed logins, by code.",
+    ["code"],
+    registry=REGISTRY,
+)
+CONNECTS = Counter(
+    "banter_connects",
+    "Socket.IO connections accepted.",
+    registry=REGISTRY,
+)
+DISCONNECTS = Counter(
+    "banter_disconnects",
+    "Socket.IO connections closed.",
+    registry=REGISTRY,
+)
+LAYER_ERRORS = Counter(
+    "banter_channel_layer_errors",
+    "Channel layer operations that failed, by operation.",
+    ["op"],
+    registry=REGISTRY,
+)
+STATE_ERRORS = Counter(
+    "banter_state_store_errors",
+    "Shared state (Redis) operations that failed and were tolerated, by operation.",
+    ["op"],
+    registry=REGISTRY,
+)
+
+
+class _LiveGauges(Collector):
+    """Gauges computed at scrape time from callbacks registered by the running parts."""
+
+    def __init__(self) -> None:
+        self.connections: Callable[[], dict[str, int]] | None = None
+        self.health: dict[str, Callable[[], bool | None]] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        connections = GaugeMetricFamily(
+            "banter_connections", "Open Engine.IO connections by transport.", labels=["transport"]
+        )
+        counts = self.connections() if self.connections is not None else {}
+        for transport in ("websocket", "polling"):
+            connections.add_metric([transport], counts.get(transport, 0))
+        yield connections
+        for name, check in sorted(self.health.items()):
+            value = check()
+            if value is None:
+                continue  # the part is not configured (no Redis on the embedded default)
+            yield GaugeMetricFamily(f"banter_{name}_up", f"1 when {name} answered.", value=value)
+
+    def describe(self) -> list[Any]:
+        return []  # computed at scrape time; nothing to describe up front
+
+
+LIVE = _LiveGauges()
+REGISTRY.register(LIVE)
+
+
+def set_connection_source(source: Callable[[], dict[str, int]]) -> None:
+    """Where the open-connection gauge reads its counts (the Engine.IO server)."""
+    LIVE.connections = source
+
+
+def set_health_source(name: str, check: Callable[[], bool | None]) -> None:
+    """A `banter_<name>_up` gauge: True/False, or None when the part is not configured."""
+    LIVE.health[name] = check
