@@ -27,4 +27,4 @@ EXPOSE 8000
 # --proxy-headers: take the client address from X-Forwarded-For, which the proxy in front
 # (deploy/nginx.conf) overwrites; without it every client shares the proxy's address, so
 # per-IP rate limits and logs would be meaningless. Only expose this port to that proxy.
-CMD ["daphne", "--proxy-headers", "-b", "0.0.0.0", "-p", "8000", "banter.asgi:application"]
+CMD ["python", "manage.py", "serve", "--proxy-headers", "--host", "0.0.0.0", "--port", "8000"]

@@ -28,7 +28,7 @@ migrate: $(STAMP)
 
 # Embedded default: SQLite file + in-memory channel layer, one process.
 run: migrate
-	DEBUG=$${DEBUG:-1} $(BIN)/daphne -b $(HOST) -p $(PORT) banter.asgi:application
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 seed: migrate
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo

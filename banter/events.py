@@ -58,6 +58,10 @@ ON_RESYNC = [presence.on_resync]
 ON_INSTANCE_LOST = [presence.on_instance_lost, calls.on_instance_lost]
 
 
+# Run in order during a graceful shutdown, after every socket was closed (lifecycle).
+ON_SHUTDOWN = [presence.flush_offline_timers, cluster.deregister]
+
+
 async def run_instance_reaper() -> None:
     await cluster.run_instance_reaper(ON_INSTANCE_LOST)
 

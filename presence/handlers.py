@@ -34,8 +34,10 @@ logger = logging.getLogger("banter.presence")
 
 INVISIBLE = User.PresenceStatus.INVISIBLE.value
 
-# Offline announcements waiting out the grace period, per user (this process's view).
+# Offline announcements waiting out the grace period, per user (this process's view), with
+# the time the user left.
 _offline_timers: dict[int, asyncio.TimerHandle] = {}
+_left_at: dict[int, datetime] = {}
 _stale_reset_done = False
 
 
@@ -53,6 +55,7 @@ async def on_connected(ctx: EventContext) -> None:
     """Connect hook: announce the user online if this is their first connection anywhere."""
     await _reset_stale_online_once()
     timer = _offline_timers.pop(ctx.user_id, None)
+    _left_at.pop(ctx.user_id, None)
     if timer is not None:
         timer.cancel()
     await _ensure_online(ctx)
@@ -128,15 +131,34 @@ async def on_disconnected(ctx: EventContext) -> None:
     if previous is not None:
         previous.cancel()
     # last_seen is when the user left, not when the grace period ran out.
-    left_at = timezone.now()
+    left_at = _left_at[user_id] = timezone.now()
     _offline_timers[user_id] = asyncio.get_running_loop().call_later(
         settings.BANTER["PRESENCE_OFFLINE_GRACE"],
         lambda: spawn(_go_offline_if_idle(user_id, left_at), name=f"presence-offline-{user_id}"),
     )
 
 
+async def flush_offline_timers() -> None:
+    """Shutdown hook: the offline announcements still waiting out their grace would die with
+    the process. Wait until the last is due (the drain's time budget bounds the wait), then
+    run them all: users who reconnected elsewhere meanwhile stay online, the others are
+    announced offline by this instance before it exits."""
+    if not _offline_timers:
+        return
+    loop = asyncio.get_running_loop()
+    due = max(timer.when() for timer in _offline_timers.values())
+    pending = {user_id: _left_at.get(user_id, timezone.now()) for user_id in _offline_timers}
+    for timer in _offline_timers.values():
+        timer.cancel()
+    _offline_timers.clear()
+    await asyncio.sleep(max(0.0, due - loop.time()))
+    for user_id, left_at in pending.items():
+        await _go_offline_if_idle(user_id, left_at)
+
+
 async def _go_offline_if_idle(user_id: int, left_at: datetime) -> None:
     _offline_timers.pop(user_id, None)
+    _left_at.pop(user_id, None)
     store = get_state_store()
     if await store.connection_count(user_id) > 0:
         return

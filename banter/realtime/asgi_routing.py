@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from banter.realtime.tasks import spawn
@@ -23,12 +23,15 @@ def realtime_asgi(
     realtime: RealtimeServer,
     http_fallback: ASGIApp | None,
     background: Sequence[Callable[[], Awaitable[None]]] = (),
+    http_routes: Mapping[str, ASGIApp] | None = None,
 ) -> ASGIApp:
-    """HTTP /socket.io/ -> polling, WebSocket /socket.io/ -> consumer, other HTTP -> fallback.
+    """HTTP /socket.io/ -> polling, WebSocket /socket.io/ -> consumer, `http_routes` (exact
+    paths: health and metrics, served on the event loop), other HTTP -> fallback.
 
     `background` loops start once per event loop, on the first ASGI event (daphne sends no
     lifespan startup, so that cannot be relied on).
     """
+    routes = dict(http_routes or {})
     websocket_app = realtime.websocket_consumer()
     started: set[asyncio.AbstractEventLoop] = set()
 
@@ -48,6 +51,8 @@ def realtime_asgi(
         elif kind == "http":
             if _is_socketio(scope):
                 await realtime.http(scope, receive, send)
+            elif scope.get("path", "") in routes:
+                await routes[scope["path"]](scope, receive, send)
             elif http_fallback is not None:
                 await http_fallback(scope, receive, send)
             else:

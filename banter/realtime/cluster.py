@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
+from banter.core.instance import INSTANCE_ID
 from banter.core.state import get_state_store
 
 logger = logging.getLogger("banter.realtime.cluster")
@@ -54,6 +55,12 @@ def heartbeat_interval() -> float:
 def device_of(conn_id: str) -> str:
     """The socket id part of a registry connection id ("{instance}:{sid}")."""
     return conn_id.rpartition(":")[2]
+
+
+async def deregister() -> None:
+    """Shutdown hook: this instance's sockets are closed; leave the instance set so nobody
+    reaps (and re-announces) what was already cleaned up."""
+    await get_state_store().instance_remove(INSTANCE_ID)
 
 
 async def reap_dead_instances(hooks: Sequence[LostHook]) -> list[LostInstance]:

@@ -23,6 +23,8 @@ from banter.realtime.codec import EngineType, ProtocolError, engine_decode, engi
 logger = logging.getLogger("banter.realtime.engine")
 
 WebSocketSend = Callable[[str | bytes], Awaitable[None]]
+# Closes the WebSocket with this close code (1000 normally; 1012 when the server drains).
+WebSocketClose = Callable[[int], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,7 @@ class EngineSocket:
         self._outbox_bytes = 0
         self._ready = asyncio.Event()
         self._ws_send: WebSocketSend | None = None
-        self._ws_close: Callable[[], Awaitable[None]] | None = None
+        self._ws_close: WebSocketClose | None = None
         self._writer: asyncio.Task[None] | None = None
         self._poll_pending = False
         self._closing_payload = ""
@@ -175,7 +177,7 @@ class EngineSocket:
 
     # -- WebSocket transport -----------------------------------------------------------
 
-    def attach_websocket(self, send: WebSocketSend, close: Callable[[], Awaitable[None]]) -> None:
+    def attach_websocket(self, send: WebSocketSend, close: WebSocketClose) -> None:
         """Make a WebSocket the active transport (new session, or the end of an upgrade)."""
         self._ws_send = send
         self._ws_close = close
@@ -237,8 +239,9 @@ class EngineSocket:
 
     # -- closing -----------------------------------------------------------------------
 
-    def close(self, reason: str, *, flush: bool = True) -> None:
-        """Close the session once; the handler hears why."""
+    def close(self, reason: str, *, flush: bool = True, code: int = 1000) -> None:
+        """Close the session once; the handler hears why. `code` is the WebSocket close code
+        (the polling transport has none)."""
         if self.closed:
             return
         self.close_reason = reason
@@ -255,14 +258,14 @@ class EngineSocket:
         self.closed = True
         self._ready.set()
         if self.transport == "websocket" and self._ws_close is not None:
-            self._loop.create_task(self._close_websocket(flush))
+            self._loop.create_task(self._close_websocket(flush, code))
         if self.handler is not None:
             try:
                 self.handler.on_close(reason)
             except Exception:
                 logger.exception("engine close handler failed sid=%s", self.sid)
 
-    async def _close_websocket(self, flush: bool) -> None:
+    async def _close_websocket(self, flush: bool, code: int) -> None:
         writer = self._writer
         if writer is not None and flush and self._ws_send is not None:
             writer.cancel()
@@ -275,7 +278,7 @@ class EngineSocket:
             writer.cancel()
         if self._ws_close is not None:
             try:
-                await self._ws_close()
+                await self._ws_close(code)
             except Exception:
                 logger.debug("websocket close failed sid=%s", self.sid, exc_info=True)
 
@@ -289,6 +292,13 @@ class EngineServer:
         self.config = config
         self.handler_factory = handler_factory
         self.sessions: dict[str, EngineSocket] = {}
+
+    def transport_counts(self) -> dict[str, int]:
+        """Open sessions by current transport (the connections gauge)."""
+        counts: dict[str, int] = {}
+        for session in list(self.sessions.values()):
+            counts[session.transport] = counts.get(session.transport, 0) + 1
+        return counts
 
     def open(self, transport: str, request: RequestInfo) -> EngineSocket | None:
         if len(self.sessions) >= self.config.max_sessions:

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.conf import settings
 
+from banter.ops import metrics
+from banter.realtime import lifecycle
 from banter.realtime.app import BanterNamespace
 from banter.realtime.asgi_routing import ASGIApp, realtime_asgi
 from banter.realtime.engine import EngineConfig
@@ -27,12 +29,28 @@ def build_realtime() -> RealtimeServer:
     from banter import events
 
     namespace = BanterNamespace(
-        events.EVENTS, events.ON_CONNECT, events.ON_DISCONNECT, events.ON_CONNECTED
+        events.EVENTS,
+        events.ON_CONNECT,
+        events.ON_DISCONNECT,
+        events.ON_CONNECTED,
+        events.ON_RESYNC,
     )
-    return RealtimeServer({"/": namespace}, engine_config(), OriginPolicy(settings.ALLOWED_ORIGINS))
+    realtime = RealtimeServer(
+        {"/": namespace}, engine_config(), OriginPolicy(settings.ALLOWED_ORIGINS)
+    )
+    metrics.set_connection_source(realtime.engine.transport_counts)
+    return realtime
 
 
 def build_application(django_app: Any) -> ASGIApp:
     from banter import events
+    from banter.ops.endpoints import ROUTES
 
-    return realtime_asgi(build_realtime(), http_fallback=django_app, background=events.BACKGROUND)
+    for hook in events.ON_SHUTDOWN:
+        lifecycle.on_shutdown(hook)
+    return realtime_asgi(
+        build_realtime(),
+        http_fallback=django_app,
+        background=events.BACKGROUND,
+        http_routes=ROUTES,
+    )

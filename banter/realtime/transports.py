@@ -7,8 +7,12 @@ protocol-level happens there and in socketio.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,9 +20,11 @@ import orjson
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 
+from banter.realtime import lifecycle
 from banter.realtime.codec import ProtocolError, engine_decode_payload
 from banter.realtime.engine import EngineConfig, EngineServer, EngineSocket, RequestInfo
 from banter.realtime.socketio import Namespace, SocketIOServer
+from banter.realtime.tasks import spawn
 
 logger = logging.getLogger("banter.realtime.transports")
 
@@ -36,6 +42,13 @@ ERROR_MESSAGES = {
     FORBIDDEN: "Forbidden",
     UNSUPPORTED: "Unsupported protocol version",
 }
+
+# Engine.IO close reason of a drain (Socket.IO handlers hear "transport server shutting down").
+SHUTDOWN_REASON = "server shutting down"
+# 1012 "Service Restart": going away on purpose, come back (elsewhere). Never a Socket.IO
+# DISCONNECT packet: official clients do not reconnect after one.
+SHUTDOWN_CLOSE_CODE = 1012
+_SHUTTING_DOWN_BODY = b'{"code":3,"message":"Server shutting down"}'
 
 
 class OriginPolicy:
@@ -80,6 +93,16 @@ class RealtimeServer:
         self.origins = origins
         self.socketio = SocketIOServer(namespaces, config.connect_timeout)
         self.engine = EngineServer(config, self.socketio.handler_for)
+        self.draining = False
+        # Open WebSocket consumers (upgrade probes too) and parked long-poll GETs: a drain
+        # waits until every one of them has been answered and has gone away.
+        self._websockets: set[EngineWebSocketConsumer] = set()
+        self._polls_in_flight = 0
+        self._connection_gone = asyncio.Event()  # set whenever either of those shrinks
+        # Polling sessions closed by the drain: their next request hears 503 ("go elsewhere")
+        # rather than 400 "Session ID unknown".
+        self._drained: set[str] = set()
+        _live_servers.add(self)
 
     def open_session(self, transport: str, scope: Scope) -> EngineSocket | None:
         info = request_info(scope)
@@ -118,7 +141,10 @@ class RealtimeServer:
             return
         session = self.engine.get(sid)
         if session is None:
-            await _error(send, UNKNOWN_SID, cors)
+            if sid in self._drained:
+                await _shutting_down(send, cors)
+            else:
+                await _error(send, UNKNOWN_SID, cors)
             return
         if session.transport != "polling":
             await _error(send, BAD_REQUEST, cors)
@@ -141,6 +167,10 @@ class RealtimeServer:
         if method != "GET":
             await _error(send, BAD_HANDSHAKE_METHOD, cors)
             return
+        if self.draining:
+            # 503: load balancers and clients try another instance.
+            await _shutting_down(send, cors)
+            return
         if not self.origins.allows(info.origin, info.host):
             # Browsers would not let a disallowed page read the answer anyway.
             logger.warning(
@@ -157,16 +187,26 @@ class RealtimeServer:
     async def _poll(
         self, session: EngineSocket, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]
     ) -> None:
-        await _read_body(receive, 0)
-        disconnected = asyncio.ensure_future(_wait_disconnect(receive))
+        self._polls_in_flight += 1
         try:
-            payload = await session.poll(disconnected)
+            await _read_body(receive, 0)
+            disconnected = asyncio.ensure_future(_wait_disconnect(receive))
+            try:
+                payload = await session.poll(disconnected)
+            finally:
+                disconnected.cancel()
+            if session.close_reason == SHUTDOWN_REASON:
+                # Not the close packet "1": python-engineio takes it for a deliberate server
+                # disconnect and python-socketio then never reconnects. An HTTP error is a
+                # transport error to every client, and they all reconnect on those.
+                await _shutting_down(send, cors)
+            elif payload is None:
+                await _error(send, BAD_REQUEST, cors)
+            else:
+                await _respond(send, 200, payload.encode(), cors + _TEXT)
         finally:
-            disconnected.cancel()
-        if payload is None:
-            await _error(send, BAD_REQUEST, cors)
-            return
-        await _respond(send, 200, payload.encode(), cors + _TEXT)
+            self._polls_in_flight -= 1
+            self._connection_gone.set()
 
     async def _post(
         self, session: EngineSocket, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]
@@ -185,6 +225,59 @@ class RealtimeServer:
         for kind, data in packets:
             session.receive_packet(kind, data)
         await _respond(send, 200, b"ok", cors + _TEXT)
+
+    # -- graceful shutdown -------------------------------------------------------------
+
+    async def drain(self, timeout: float) -> DrainReport:
+        """Refuse new sessions, make every client reconnect elsewhere, run the shutdown
+        hooks; all within `timeout` seconds."""
+        return await drain_servers([self], timeout)
+
+    async def _close_all(self, deadline: float) -> tuple[int, int, int]:
+        """Close every session the way clients reconnect from; wait (until `deadline`) for the
+        disconnect handlers and for the connections to go away.
+        Returns (websocket sessions, polling sessions, connections still open)."""
+        self.draining = True
+        before = asyncio.all_tasks()
+        websocket, polling = self._close_sessions()
+        for consumer in list(self._websockets):
+            if consumer.upgrading:
+                # An upgrade probe belongs to a polling session just closed: nothing else
+                # would close it.
+                spawn(consumer._close(SHUTDOWN_CLOSE_CODE), name="drain-probe-close")
+        # Closing scheduled the Socket.IO disconnect handlers (registry and presence cleanup)
+        # and the WebSocket close frames as tasks: they must finish before the process exits.
+        started = asyncio.all_tasks() - before
+        if started:
+            await asyncio.wait(started, timeout=max(deadline - time.monotonic(), 0))
+        await self._wait_connections_gone(deadline)
+        return websocket, polling, len(self._websockets) + self._polls_in_flight
+
+    async def _wait_connections_gone(self, deadline: float) -> None:
+        # The clients answer the close frames (or daphne drops them after its close
+        # handshake timeout) and the 503s are handed over: then the process may exit.
+        while self._websockets or self._polls_in_flight:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._connection_gone.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connection_gone.wait(), remaining)
+
+    def _close_sessions(self) -> tuple[int, int]:
+        websocket = polling = 0
+        for session in list(self.engine.sessions.values()):
+            if session.transport == "websocket":
+                websocket += 1
+                # Queued frames are flushed first, then the close frame.
+                session.close(SHUTDOWN_REASON, code=SHUTDOWN_CLOSE_CODE)
+            else:
+                polling += 1
+                self._drained.add(session.sid)
+                # The parked GET (if any) is answered 503 (see _poll); what is still queued
+                # is dropped: a reconnecting client resyncs anyway.
+                session.close(SHUTDOWN_REASON, flush=False)
+        return websocket, polling
 
     def _cors_headers(self, info: RequestInfo) -> list[tuple[bytes, bytes]]:
         if info.origin is None or not self.origins.allows(info.origin, info.host):
@@ -215,6 +308,10 @@ async def _respond(
 async def _error(send: Send, code: int, cors: list[tuple[bytes, bytes]], status: int = 400) -> None:
     body = orjson.dumps({"code": code, "message": ERROR_MESSAGES[code]})
     await _respond(send, status, body, cors + _JSON)
+
+
+async def _shutting_down(send: Send, cors: list[tuple[bytes, bytes]]) -> None:
+    await _respond(send, 503, _SHUTTING_DOWN_BODY, cors + _JSON)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
@@ -263,6 +360,11 @@ class EngineWebSocketConsumer(AsyncConsumer):
         if query.get("EIO") != "4" or query.get("transport") != "websocket":
             await self.send({"type": "websocket.close", "code": 1002})
             return
+        if self.realtime.draining:
+            # Refused before the accept (daphne answers the upgrade with an HTTP error):
+            # clients see a failed connect and retry, elsewhere.
+            await self.send({"type": "websocket.close", "code": 1013})
+            return
         sid = query.get("sid")
         if sid is not None:
             session = self.realtime.engine.get(sid)
@@ -272,6 +374,7 @@ class EngineWebSocketConsumer(AsyncConsumer):
             self.session = session
             self.upgrading = True
             await self.send({"type": "websocket.accept"})
+            self.realtime._websockets.add(self)
             return
         session = self.realtime.open_session("websocket", self.scope)
         if session is None:
@@ -279,6 +382,7 @@ class EngineWebSocketConsumer(AsyncConsumer):
             return
         self.session = session
         await self.send({"type": "websocket.accept"})
+        self.realtime._websockets.add(self)
         session.send_frame(session.open_packet())
         session.attach_websocket(self._send_frame, self._close)
 
@@ -310,6 +414,8 @@ class EngineWebSocketConsumer(AsyncConsumer):
             await self._close()
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        self.realtime._websockets.discard(self)
+        self.realtime._connection_gone.set()
         session = self.session
         if session is not None:
             if self.upgrading:
@@ -324,5 +430,70 @@ class EngineWebSocketConsumer(AsyncConsumer):
         else:
             await self.send({"type": "websocket.send", "bytes": frame})
 
-    async def _close(self) -> None:
-        await self.send({"type": "websocket.close", "code": 1000})
+    async def _close(self, code: int = 1000) -> None:
+        try:
+            await self.send({"type": "websocket.close", "code": code})
+        except Exception:
+            if code == 1000:
+                raise
+            # Plain daphne (autobahn) lets applications send only 1000 and 3000-4999 and
+            # raises on 1012; 1000 still makes every client reconnect.
+            logger.debug("close code %d refused by the server, closing with 1000", code)
+            await self.send({"type": "websocket.close", "code": 1000})
+
+
+@dataclass(frozen=True, slots=True)
+class DrainReport:
+    websocket: int  # WebSocket sessions closed with SHUTDOWN_CLOSE_CODE
+    polling: int  # long-polling sessions closed (their GET answered 503)
+    still_open: int  # connections not gone yet when the time budget ran out
+    hooks: lifecycle.HooksOutcome
+    seconds: float
+
+    @property
+    def sessions(self) -> int:
+        return self.websocket + self.polling
+
+    @property
+    def complete(self) -> bool:
+        return self.still_open == 0 and self.hooks.failed == 0
+
+
+# Every RealtimeServer of this process, for `manage.py serve` to drain on SIGTERM (the ASGI
+# application does not expose the server it routes to). Weak: tests build throwaway ones.
+_live_servers: weakref.WeakSet[RealtimeServer] = weakref.WeakSet()
+
+
+def live_servers() -> list[RealtimeServer]:
+    return list(_live_servers)
+
+
+async def drain_servers(servers: Iterable[RealtimeServer], timeout: float) -> DrainReport:
+    """Drain the servers' sockets together, then run the shutdown hooks once; the whole
+    thing bounded by `timeout` seconds."""
+    started = time.monotonic()
+    deadline = started + timeout
+    lifecycle.begin_draining()
+    closed = await asyncio.gather(*(server._close_all(deadline) for server in servers))
+    hooks = await lifecycle.run_shutdown_hooks(deadline)
+    report = DrainReport(
+        websocket=sum(c[0] for c in closed),
+        polling=sum(c[1] for c in closed),
+        still_open=sum(c[2] for c in closed),
+        hooks=hooks,
+        seconds=time.monotonic() - started,
+    )
+    log = logger.info if report.complete else logger.warning
+    log(
+        "drain %s in %.2fs: closed %d sessions (%d websocket, %d polling), %d connections "
+        "still open, shutdown hooks %d ok / %d failed",
+        "finished" if report.complete else "incomplete",
+        report.seconds,
+        report.sessions,
+        report.websocket,
+        report.polling,
+        report.still_open,
+        hooks.completed,
+        hooks.failed,
+    )
+    return report

@@ -88,16 +88,8 @@ def e2e_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def start_banter(database_url: str, log_dir: Path, name: str, **extra: str) -> LiveServer:
     port = free_port()
     server = LiveServer(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "banter.asgi:application",
-        ],
+        # The production entry point: daphne plus the SIGTERM drain.
+        [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)],
         port=port,
         env=server_env(database_url, port, **extra),
         log_path=log_dir / f"{name}-{port}.log",

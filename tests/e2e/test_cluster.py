@@ -571,3 +571,39 @@ async def test_users_of_a_killed_instance_go_offline_on_the_survivor(
         # Instance 1 is dead: do not wait for a goodbye it cannot answer.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(a.client.disconnect(), 1)
+
+
+async def test_graceful_shutdown_announces_only_the_users_who_did_not_come_back(
+    crash_pair: tuple[LiveServer, LiveServer],
+) -> None:
+    """SIGTERM drains instance 1: its sockets are closed so clients reconnect elsewhere. A
+    user who does (carol, onto instance 2 within the grace) stays online; one who does not
+    (alice) is announced offline by the draining instance itself before it exits."""
+    one, two = crash_pair
+    api = RestClient(two.url)
+    alice, bob, carol = api.register("alice"), api.register("bob"), api.register("carol")
+    api.create_room(bob, "drain", [alice, carol])
+    b = await connect(two.url, bob.access)
+    a = await connect(one.url, alice.access)
+    c = await connect(one.url, carol.access)
+    carol_closed = on_disconnect(c)
+    moved: list[RecordingClient] = []
+    try:
+        await first_match(b, "user-online", userId=alice.id)
+        await first_match(b, "user-online", userId=carol.id)
+        stopping = asyncio.create_task(asyncio.to_thread(one.stop, 20))
+        await asyncio.wait_for(carol_closed.wait(), 10)
+        moved.append(await connect(two.url, carol.access))  # back within the 1 s grace
+        offline = await first_match(b, "user-offline", timeout=10, userId=alice.id)
+        assert offline["lastSeen"] is not None
+        assert await stopping == 0  # exited cleanly, after announcing
+        await settle(GRACE + 1)
+        assert matching(b, "user-offline", userId=carol.id) == []
+        assert profile(api, bob, carol)["isOnline"] is True
+        assert profile(api, bob, alice)["isOnline"] is False
+    finally:
+        for client in (b, *moved):
+            await client.disconnect()
+        for client in (a, c):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.client.disconnect(), 1)
