@@ -273,6 +273,9 @@ class Connection:
             self._send_connect_error(namespace, "Internal error", {"code": "internal_error"})
             return
         if self.engine.closed or self.sockets.get(namespace) is not socket:
+            # The session ended while on_connect ran: drop() saw a socket not yet connected
+            # and told nobody, but the namespace has registered it by now; let it undo that.
+            await self._disconnected(socket, "transport close during connect")
             return
         if self._connect_timer is not None:
             self._connect_timer.cancel()

@@ -1,0 +1,53 @@
+"""A session that ends while the namespace's on_connect is still running must still reach
+on_disconnect: the namespace registered the socket (registry, groups) and has to undo it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels.testing import WebsocketCommunicator
+
+from banter.realtime.asgi_routing import realtime_asgi
+from banter.realtime.engine import EngineConfig
+from banter.realtime.socketio import Namespace, Socket
+from banter.realtime.transports import OriginPolicy, RealtimeServer
+
+
+class SlowConnect(Namespace):
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.registered: set[str] = set()
+        self.disconnects: list[str] = []
+
+    async def on_connect(self, socket: Socket, auth: dict[str, Any] | None) -> None:
+        self.registered.add(socket.sid)
+        self.entered.set()
+        await self.release.wait()  # e.g. a slow database or Redis
+
+    async def on_disconnect(self, socket: Socket, reason: str) -> None:
+        self.registered.discard(socket.sid)
+        self.disconnects.append(reason)
+
+
+async def test_close_during_connect_still_runs_on_disconnect() -> None:
+    namespace = SlowConnect()
+    config = EngineConfig(ping_interval=60, ping_timeout=60, connect_timeout=5)
+    app = realtime_asgi(RealtimeServer({"/": namespace}, config, OriginPolicy(None)), None)
+    client = WebsocketCommunicator(app, "/socket.io/?EIO=4&transport=websocket")
+    connected, _ = await client.connect()
+    assert connected
+    assert (await client.receive_from()).startswith("0")
+    await client.send_to("40")
+    await asyncio.wait_for(namespace.entered.wait(), 2)
+    await client.disconnect()  # the client goes away mid-connect
+    await asyncio.sleep(0.05)
+    assert namespace.disconnects == []  # nothing to undo yet: on_connect has not returned
+    namespace.release.set()
+    for _ in range(100):
+        if namespace.disconnects:
+            break
+        await asyncio.sleep(0.01)
+    assert namespace.disconnects == ["transport close during connect"]
+    assert namespace.registered == set()
