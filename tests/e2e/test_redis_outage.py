@@ -10,64 +10,25 @@ shows what happened. Uses a private redis-server, never the shared one.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.client import RecordingClient, RestClient, connect
 from tests.e2e.conftest import instance_pair
 from tests.live_server import LiveServer, free_port
-from tests.services import missing
+from tests.services import PrivateRedis, require_redis_server
 
 pytestmark = pytest.mark.e2e
 
 
-class PrivateRedis:
-    def __init__(self, port: int, log_dir: Path) -> None:
-        self.port = port
-        self.log = log_dir / f"redis-{port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [binary, "--port", str(self.port), "--save", "", "--appendonly", "no"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start; see {self.log}")
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-
 @pytest.fixture(scope="module")
 def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None and not Path("/usr/bin/redis-server").exists():
-        missing("redis-server is not installed (needed to restart a private Redis)")
+    require_redis_server()
     server = PrivateRedis(free_port(), tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
