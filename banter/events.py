@@ -14,6 +14,7 @@ from calls import handlers as calls
 from calls.sweeper import run_call_sweeper
 from chat import handlers as chat
 from chat import receipts, typing
+from chat.recovery import RoomEventRecovery, run_room_event_pruner
 from presence import handlers as presence
 
 EVENTS: dict[str, EventSpec] = {
@@ -51,6 +52,9 @@ ON_DISCONNECT = [
     calls.on_disconnected,
 ]
 
+# Connection state recovery and channel-layer gap replay, from the room event log.
+RECOVERY = RoomEventRecovery()
+
 # Once per local user when the shared state lost this instance's registrations (Redis
 # restarted, or a stall got the instance reaped): the user is still connected here.
 ON_RESYNC = [presence.on_resync]
@@ -67,4 +71,9 @@ async def run_instance_reaper() -> None:
 
 
 # Loops every server process runs in the background (started with its event loop).
-BACKGROUND = [run_call_sweeper, run_instance_reaper, presence.run_online_reconciler]
+BACKGROUND = [
+    run_call_sweeper,
+    run_instance_reaper,
+    presence.run_online_reconciler,
+    run_room_event_pruner,
+]

@@ -167,7 +167,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Channels' in-memory layer, counting overflow instead of dropping silently.
+            "BACKEND": "banter.realtime.layers.InMemoryChannelLayer",
             # One hub channel per process carries every broadcast (see realtime/hub.py), so
             # it needs far more room than a per-socket channel would.
             "CONFIG": {"capacity": env_int("CHANNEL_CAPACITY", 100_000), "expiry": 60},
@@ -281,6 +282,11 @@ BANTER: dict[str, Any] = {
     # A user whose last connection closed shows offline only after this long, so a quick
     # reconnect (network switch, page reload) does not flap online/offline.
     "PRESENCE_OFFLINE_GRACE": env_float("PRESENCE_OFFLINE_GRACE", 5.0),
+    # Connection state recovery: a reconnecting client gets the room events it missed
+    # replayed (from chat.RoomEvent) if they are at most this old and at most this many;
+    # otherwise it is told it was not recovered and resyncs over REST.
+    "RECOVERY_WINDOW": env_float("RECOVERY_WINDOW", 86400.0),
+    "RECOVERY_MAX_EVENTS": env_int("RECOVERY_MAX_EVENTS", 1000),
     "TYPING_TIMEOUT": env_float("TYPING_TIMEOUT", 5.0),
     "TYPING_REBROADCAST": env_float("TYPING_REBROADCAST", 3.0),
     # mark-read: at most one write + message-read broadcast per user/room per interval.

@@ -133,3 +133,24 @@ class Message(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+class RoomEvent(models.Model):
+    """The room's recoverable real-time events, numbered in one sequence for all rooms.
+
+    Written in the same transaction as the change it announces, and its id travels as the
+    Socket.IO recovery offset of the broadcast: a socket that reconnects with the last
+    offset it saw gets what it missed replayed from here (banter/realtime recovery, on any
+    instance, also after the one it was on died). Rows older than RECOVERY_WINDOW are pruned.
+    """
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+", db_index=False)
+    event = models.CharField(max_length=40)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "id"], name="chat_roomevent_room_id")]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.pk} in {self.room_id}"

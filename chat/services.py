@@ -28,7 +28,7 @@ from banter.realtime.broadcast import (
     user_group,
 )
 from chat import events
-from chat.models import Membership, Message, Room
+from chat.models import Membership, Message, Room, RoomEvent
 from chat.selectors import membership_get, read_target
 from chat.validation import (
     check_choice,
@@ -261,9 +261,7 @@ def message_send(
         if existing is None:
             raise
         return existing, False
-    broadcast_on_commit(
-        room_group(room_id), events.MESSAGE_RECEIVED, events.message_payload(message)
-    )
+    _room_event(room_id, events.MESSAGE_RECEIVED, events.message_payload(message))
     _notify_mentions(message)
     return message, True
 
@@ -284,9 +282,7 @@ def message_edit(*, user: User, message_id: Any, content: Any) -> Message:
     message.content = content
     message.edited_at = timezone.now()
     message.save(update_fields=["content", "edited_at"])
-    broadcast_on_commit(
-        room_group(message.room_id), events.MESSAGE_EDITED, events.message_edited_payload(message)
-    )
+    _room_event(message.room_id, events.MESSAGE_EDITED, events.message_edited_payload(message))
     return message
 
 
@@ -305,11 +301,7 @@ def message_delete(*, user: User, message_id: Any) -> Message:
 
     message.deleted_at = timezone.now()
     message.save(update_fields=["deleted_at"])
-    broadcast_on_commit(
-        room_group(message.room_id),
-        events.MESSAGE_DELETED,
-        events.message_deleted_payload(message),
-    )
+    _room_event(message.room_id, events.MESSAGE_DELETED, events.message_deleted_payload(message))
     return message
 
 
@@ -335,13 +327,18 @@ def read_position_mark(
     membership.last_read_seq = message.seq
     membership.last_read_message = message
     membership.read_at = read_at
-    broadcast_on_commit(
-        room_group(membership.room_id), events.MESSAGE_READ, events.message_read_payload(membership)
-    )
+    _room_event(membership.room_id, events.MESSAGE_READ, events.message_read_payload(membership))
     return membership
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _room_event(room_id: int, event: str, payload: dict[str, Any]) -> None:
+    """Record a recoverable room event in this transaction and broadcast it after commit,
+    with its id as the recovery offset (a reconnecting socket gets it replayed)."""
+    record = RoomEvent.objects.create(room_id=room_id, event=event, payload=payload)
+    broadcast_on_commit(room_group(room_id), event, payload, offset=record.pk)
 
 
 def _notify_mentions(message: Message) -> None:

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from banter.accounts.models import User
 from banter.core.state import MemoryStateStore, get_state_store
+from banter.realtime import lifecycle
 from banter.realtime.broadcast import broadcast_now, room_group, user_group
 from banter.realtime.cluster import LostInstance
 from banter.realtime.dispatch import EventContext, run_sync
@@ -140,7 +141,7 @@ async def on_disconnected(ctx: EventContext) -> None:
 
 async def flush_offline_timers() -> None:
     """Shutdown hook: the offline announcements still waiting out their grace would die with
-    the process. Wait until the last is due (the drain's time budget bounds the wait), then
+    the process. Wait until the last is due, but leave a second of the drain's budget to
     run them all: users who reconnected elsewhere meanwhile stay online, the others are
     announced offline by this instance before it exits."""
     if not _offline_timers:
@@ -151,7 +152,7 @@ async def flush_offline_timers() -> None:
     for timer in _offline_timers.values():
         timer.cancel()
     _offline_timers.clear()
-    await asyncio.sleep(max(0.0, due - loop.time()))
+    await asyncio.sleep(max(0.0, min(due - loop.time(), lifecycle.time_left() - 1.0)))
     for user_id, left_at in pending.items():
         await _go_offline_if_idle(user_id, left_at)
 

@@ -72,10 +72,26 @@ LAYER_ERRORS = Counter(
     ["op"],
     registry=REGISTRY,
 )
+RECOVERIES = Counter(
+    "banter_recoveries",
+    "Reconnects that asked for connection state recovery, by result.",
+    ["result"],
+    registry=REGISTRY,
+)
+GAP_REPLAYS = Counter(
+    "banter_gap_replays",
+    "Channel-layer gaps (lost probe or subscriber reconnect) replayed from the database.",
+    registry=REGISTRY,
+)
 STATE_ERRORS = Counter(
     "banter_state_store_errors",
     "Shared state (Redis) operations that failed and were tolerated, by operation.",
     ["op"],
+    registry=REGISTRY,
+)
+SLOW_READER_DISCONNECTS = Counter(
+    "banter_slow_reader_disconnects",
+    "Connections closed because their unsent output exceeded the per-connection cap.",
     registry=REGISTRY,
 )
 

@@ -17,10 +17,11 @@ from django.conf import settings
 from banter.core.instance import INSTANCE_ID
 from banter.core.state import get_state_store
 from banter.ops import metrics
-from banter.realtime import auth, cluster
+from banter.realtime import auth, cluster, recovery
 from banter.realtime.broadcast import user_group
 from banter.realtime.dispatch import EventContext, EventSpec, dispatch, run_sync
 from banter.realtime.hub import get_hub
+from banter.realtime.recovery import RecoverySource
 from banter.realtime.socketio import ConnectRefused, Namespace, Socket
 from banter.realtime.tasks import spawn
 
@@ -37,6 +38,7 @@ class BanterNamespace(Namespace):
         on_disconnect_hooks: Sequence[Hook] = (),
         on_connected_hooks: Sequence[Hook] = (),
         on_resync_hooks: Sequence[Hook] = (),
+        recovery_source: RecoverySource | None = None,
     ) -> None:
         self.events = events
         # Before the CONNECT reply (group subscriptions: no event may slip past), and after
@@ -47,6 +49,8 @@ class BanterNamespace(Namespace):
         # Run once per local user (with one of its sockets) when the shared state lost this
         # instance's registrations: Redis restarted, or a stall got the instance reaped.
         self.on_resync_hooks = on_resync_hooks
+        # Connection state recovery and channel-layer gap replay read durable events here.
+        self.recovery_source = recovery_source
         # This process's sockets per user (the per-user connection limit).
         self.local_sockets: dict[int, set[Socket]] = defaultdict(set)
         self.socket_count = 0
@@ -100,6 +104,8 @@ class BanterNamespace(Namespace):
             )
             raise ConnectRefused("Too many connections", {"code": "too_many_connections"})
         hub = await get_hub()
+        if self.recovery_source is not None and hub.gap_source is None:
+            hub.gap_source = self.recovery_source.missed_since
 
         async def join_group(group: str) -> None:
             await hub.join(group, socket)
@@ -126,6 +132,9 @@ class BanterNamespace(Namespace):
             await join_group(user_group(user_id))
             for hook in self.on_connect_hooks:
                 await hook(ctx)
+            # After the subscriptions: an event committed from here on is held for the
+            # socket, and anything before is in the replay (duplicates are skipped).
+            await self._recover(socket, ctx, auth_payload)
         except BaseException:
             await self._forget(socket, ctx)
             raise
@@ -139,6 +148,25 @@ class BanterNamespace(Namespace):
             request.origin,
             socket.engine.transport,
         )
+
+    async def _recover(
+        self, socket: Socket, ctx: EventContext, auth_payload: dict[str, Any] | None
+    ) -> None:
+        if self.recovery_source is None:
+            return
+        try:
+            result = await recovery.recover(self.recovery_source, ctx.user_id, auth_payload)
+        except Exception:
+            # The database is struggling: connect without recovery (the client resyncs).
+            logger.exception("connection state recovery failed user=%s", ctx.user_id)
+            return
+        socket.state["connect_reply_extra"] = {"pid": result.pid}
+        socket.replay = result.frames
+        if result.recovered:
+            metrics.RECOVERIES.labels("recovered").inc()
+            logger.info("recovered user=%s replayed=%d", ctx.user_id, len(result.frames))
+        elif isinstance(auth_payload, dict) and "pid" in auth_payload:
+            metrics.RECOVERIES.labels("not_recovered").inc()
 
     async def on_connected(self, socket: Socket) -> None:
         ctx: EventContext = socket.state["ctx"]

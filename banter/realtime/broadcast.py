@@ -48,16 +48,20 @@ def broadcast_on_commit(
     *args: Any,
     exclude_sid: str | None = None,
     only_sid: str | None = None,
+    offset: int | None = None,
 ) -> None:
     """Send event `event(*args)` to every socket in `group` once the transaction commits.
 
     `exclude_sid` skips one socket (the device that caused the event, e.g. the one that
     answered a call); `only_sid` reaches one socket of the group (e.g. the device in a call).
+    `offset` makes the event recoverable: the id of its durable record, appended to the
+    event's arguments as Socket.IO's recovery offset (a string), so a client that reconnects
+    with it gets what came after replayed (see banter/realtime/recovery.py).
     """
-    frame = encode_event_frame(event, *args)
-    filters = {
+    frame = encode_event_frame(event, *args, *(() if offset is None else (str(offset),)))
+    filters: dict[str, Any] = {
         key: value
-        for key, value in (("exclude_sid", exclude_sid), ("only_sid", only_sid))
+        for key, value in (("exclude_sid", exclude_sid), ("only_sid", only_sid), ("offset", offset))
         if value is not None
     }
     transaction.on_commit(partial(_publish_frame, group, event, args, frame, filters))

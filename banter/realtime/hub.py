@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from asgiref.sync import async_to_sync
@@ -35,7 +36,15 @@ PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 2.0
 PROBE_TYPE = "banter.probe"
 RECEIVE_BACKOFF_MAX = 1.0
-UNHEALTHY_SEND_TIMEOUT = 0.5  # retry a failing receive at least every second
+UNHEALTHY_SEND_TIMEOUT = 0.5
+# Replay from this long before the last moment the layer was known to deliver (clock skew
+# between instances and the database).
+GAP_MARGIN = 2.0
+
+# (groups with local subscribers, since Unix time) -> (group, offset, frame) recorded since.
+GapSource = Callable[
+    [set[str], float], Awaitable[list[tuple[str, int, str]]]
+]  # retry a failing receive at least every second
 
 
 class Subscriber(Protocol):
@@ -62,6 +71,13 @@ class Hub:
         self._probe_group = f"banter.probe.{uuid.uuid4().hex}"
         self._probe_ids = itertools.count(1)
         self._probes: dict[int, asyncio.Future[None]] = {}
+        # Gap replay: where the events of a channel-layer gap can be read back (the
+        # namespace sets it), when the layer was last known to deliver, and whether a
+        # subscriber connection reconnected since (it may have missed messages).
+        self.gap_source: GapSource | None = None
+        self._last_good = time.time()
+        self._gap_since: float | None = None
+        self._watched: set[int] = set()
 
     async def start(self) -> None:
         self.channel_name = await self.layer.new_channel("banter.hub.")
@@ -223,6 +239,7 @@ class Hub:
 
     async def _watch_loop(self) -> None:
         while True:
+            self._watch_subscribers()
             healthy = await self.probe()
             if not healthy:
                 if self.healthy:
@@ -233,7 +250,54 @@ class Hub:
             if healthy and not self.healthy:
                 logger.warning("channel layer is back: re-added %d groups", len(self._local))
             self.healthy = healthy
+            if healthy:
+                if self._gap_since is not None:
+                    since, self._gap_since = self._gap_since, None
+                    await self._replay_gap(since)
+                self._last_good = time.time()
+            elif self._gap_since is None:
+                self._gap_since = self._last_good
             await asyncio.sleep(PROBE_INTERVAL)
+
+    async def _replay_gap(self, since: float) -> None:
+        """Hand the local sockets what the layer may have dropped since `since`, from the
+        durable records (sockets skip what they already got, by offset)."""
+        if self.gap_source is None or not self._local:
+            return
+        try:
+            rows = await self.gap_source(set(self._local), since - GAP_MARGIN)
+        except Exception:
+            logger.exception("replaying the channel-layer gap failed")
+            return
+        for group, offset, frame in rows:
+            self.deliver_local(
+                {"type": "banter.frame", "group": group, "frame": frame, "offset": offset}
+            )
+        metrics.GAP_REPLAYS.inc()
+        logger.warning(
+            "channel-layer gap since %.1f: replayed %d recorded events", since, len(rows)
+        )
+
+    def _watch_subscribers(self) -> None:
+        """Hear when a pub/sub subscriber connection reconnects: messages published while it
+        was down are gone, even if no probe was lost (a blip between two probes).
+
+        Best effort over channels-redis' pub/sub internals; other layers are skipped.
+        """
+        get_layer = getattr(self.layer, "_get_layer", None)
+        try:
+            shards = get_layer()._shards if get_layer is not None else []
+        except Exception:
+            return
+        for shard in shards:
+            connection = getattr(getattr(shard, "_pubsub", None), "connection", None)
+            if connection is not None and id(connection) not in self._watched:
+                self._watched.add(id(connection))
+                connection.register_connect_callback(self._subscriber_reconnected)
+
+    async def _subscriber_reconnected(self, connection: Any) -> None:
+        if self._gap_since is None:
+            self._gap_since = self._last_good
 
     async def _resubscribe(self) -> bool:
         try:

@@ -22,6 +22,7 @@ HookT = TypeVar("HookT", bound=ShutdownHook)
 
 _hooks: list[ShutdownHook] = []
 _draining = False
+_deadline: float | None = None  # time.monotonic() by which the hooks must be done
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,11 @@ def is_draining() -> bool:
     return _draining
 
 
+def time_left() -> float:
+    """Seconds the running shutdown hooks have left (0 when none are running)."""
+    return 0.0 if _deadline is None else max(0.0, _deadline - time.monotonic())
+
+
 def reset() -> None:
     """Forget the hooks and the flag (tests: the registry is process-wide)."""
     global _draining
@@ -56,6 +62,8 @@ async def run_shutdown_hooks(deadline: float) -> HooksOutcome:
     """Run every hook in registration order, each bounded by what is left until `deadline`
     (a `time.monotonic()` value). Failures are logged, never raised: one broken hook must not
     keep the others from releasing their resources."""
+    global _deadline
+    _deadline = deadline
     completed = failed = 0
     for hook in list(_hooks):
         name = getattr(hook, "__qualname__", repr(hook))

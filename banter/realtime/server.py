@@ -34,6 +34,7 @@ def build_realtime() -> RealtimeServer:
         events.ON_DISCONNECT,
         events.ON_CONNECTED,
         events.ON_RESYNC,
+        events.RECOVERY,
     )
     realtime = RealtimeServer(
         {"/": namespace}, engine_config(), OriginPolicy(settings.ALLOWED_ORIGINS)

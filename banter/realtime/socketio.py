@@ -41,6 +41,11 @@ class ConnectRefused(Exception):
         self.data = data
 
 
+# Frames held for a socket until its CONNECT reply, and recovery offsets remembered per socket.
+MAX_HELD_FRAMES = 1000
+MAX_OFFSETS_KEPT = 2048
+
+
 class Namespace:
     """Behaviour of one namespace. Subclass and override what you need."""
 
@@ -80,6 +85,16 @@ class Socket:
         # Dedupe keys of the last few broadcasts taken: an event sent to several groups this
         # socket is in (presence goes to every room of the user) reaches it once.
         self._recent: deque[str] = deque(maxlen=8)
+        # Recovery offsets of the recoverable events this socket was given (bounded, oldest
+        # first): an event replayed and also delivered live, or delivered both through the
+        # channel layer and by the local fallback, reaches the client once.
+        self._offsets: dict[int, None] = {}
+        # Group frames that arrive between the group subscriptions and the CONNECT reply:
+        # handed over right after it (and after any replay) instead of being lost.
+        self._held: list[dict[str, Any]] | None = []
+        # (offset, frame) to send right after the CONNECT reply: the events a recovering
+        # client missed (set by the namespace's on_connect).
+        self.replay: list[tuple[int, str]] = []
         self._inbox: deque[tuple[Packet, int]] = deque()
         self.last_event_size = 0  # bytes on the wire of the event being handled
         self._worker: asyncio.Task[None] | None = None
@@ -120,8 +135,16 @@ class Socket:
     def deliver(self, message: dict[str, Any]) -> None:
         """Hub subscriber entry point: pre-encoded frames and control messages."""
         if message["type"] == "banter.frame":
-            if len(message) > 3 and not self._addressed(message):
+            if not self.connected:
+                if self._held is not None and len(self._held) < MAX_HELD_FRAMES:
+                    self._held.append(message)
                 return
+            if len(message) > 3:
+                if not self._addressed(message):
+                    return
+                offset = message.get("offset")
+                if offset is not None and not self.note_offset(offset):
+                    return
             dedupe = message.get("dedupe")
             if dedupe is not None:
                 if dedupe in self._recent:
@@ -130,6 +153,25 @@ class Socket:
             self.send_event_frame(message["frame"])
         else:
             self.handler.on_control(self, message)
+
+    def note_offset(self, offset: int) -> bool:
+        """Remember a recoverable event given to this socket; False if it already was."""
+        if offset in self._offsets:
+            return False
+        self._offsets[offset] = None
+        if len(self._offsets) > MAX_OFFSETS_KEPT:
+            del self._offsets[next(iter(self._offsets))]
+        return True
+
+    def _start_delivery(self) -> None:
+        """Right after the CONNECT reply: the replay, then the frames held meanwhile."""
+        for offset, frame in self.replay:
+            if self.note_offset(offset):
+                self.engine.send_frame(frame)
+        self.replay = []
+        held, self._held = self._held, None
+        for message in held or ():
+            self.deliver(message)
 
     def _addressed(self, message: dict[str, Any]) -> bool:
         """Optional filters of a group frame: skip a user's sockets ("exclude"), skip one
@@ -183,6 +225,7 @@ class Socket:
 
     def _closed(self) -> None:
         self.connected = False
+        self._held = None
         self._inbox.clear()
         for future in self._pending_acks.values():
             if not future.done():
@@ -284,6 +327,7 @@ class Connection:
         reply: dict[str, Any] = {"sid": socket.sid}
         reply.update(socket.state.pop("connect_reply_extra", {}))
         socket._send(Packet(PacketType.CONNECT, namespace, reply))
+        socket._start_delivery()
         try:
             await handler.on_connected(socket)
         except Exception:

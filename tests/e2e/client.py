@@ -6,11 +6,15 @@ import asyncio
 import json
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import socketio
+
+# Events that carry a recovery offset as their last argument.
+RECOVERABLE = {"message-received", "message-edited", "message-deleted", "message-read"}
 
 
 class RestError(Exception):
@@ -75,9 +79,14 @@ class RecordingClient:
 
     client: socketio.AsyncClient
     events: list[tuple[str, Any]] = field(default_factory=list)
+    offsets: list[str] = field(default_factory=list)
     _waiters: list[tuple[str, asyncio.Future[Any]]] = field(default_factory=list)
 
     def _record(self, event: str, *args: Any) -> None:
+        if event in RECOVERABLE and len(args) == 2 and isinstance(args[1], str):
+            # The Socket.IO recovery offset appended to room events (docs/protocol.md).
+            self.offsets.append(args[1])
+            args = args[:1]
         data = args[0] if len(args) == 1 else list(args)
         self.events.append((event, data))
         for name, future in list(self._waiters):
@@ -118,3 +127,31 @@ async def connect(
         **kwargs,
     )
     return recorder
+
+
+class RecoveringClient(socketio.AsyncClient):
+    """python-socketio plus the CONNECT reply's pid, which python-socketio drops (it does not
+    implement connection state recovery: tests pass pid and offset back by hand)."""
+
+    pid: str | None = None
+
+    async def _handle_connect(self, namespace: str, data: Any) -> None:
+        if isinstance(data, dict):
+            self.pid = data.get("pid")
+        await super()._handle_connect(namespace, data)
+
+
+async def run_node_script(script: Path, config: dict[str, Any], timeout: float = 60) -> Any:
+    """Run a node scenario (tests/e2e/node) with a JSON config; its last stdout line, parsed."""
+    from tests.services import require_node
+
+    process = await asyncio.create_subprocess_exec(
+        require_node(),
+        str(script),
+        json.dumps(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode == 0, stderr.decode()
+    return json.loads(stdout.decode().strip().splitlines()[-1])

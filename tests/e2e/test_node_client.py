@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.client import RestClient
+from tests.e2e.client import RestClient, run_node_script
 from tests.live_server import LiveServer
-from tests.services import require_node
 
 pytestmark = pytest.mark.e2e
 
@@ -18,17 +15,7 @@ SCENARIO = Path(__file__).parent / "node" / "chat_scenario.mjs"
 
 
 async def run_node(config: dict) -> dict:
-    node = require_node()
-    process = await asyncio.create_subprocess_exec(
-        node,
-        str(SCENARIO),
-        json.dumps(config),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, stderr.decode()
-    return dict(json.loads(stdout.decode().strip().splitlines()[-1]))
+    return dict(await run_node_script(SCENARIO, config))
 
 
 @pytest.mark.parametrize(

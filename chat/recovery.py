@@ -1,0 +1,101 @@
+"""What a reconnecting socket missed, from the room event log (chat.RoomEvent).
+
+Replays only rooms the user is a member of now, only within RECOVERY_WINDOW, and at most
+RECOVERY_MAX_EVENTS events: beyond that the client is told it was not recovered and resyncs
+over REST (GET /api/rooms/{id}/messages?after=<seq>), which is cheaper than a flood of
+events and gives the current state of edited and deleted messages anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+from banter.core.state import get_state_store
+from banter.realtime.codec import encode_event_frame
+from banter.realtime.dispatch import run_sync
+from chat.models import Membership, RoomEvent
+
+logger = logging.getLogger("chat.recovery")
+
+# A channel-layer gap replays at most this many events per instance (a longer outage than
+# that is better served by the clients' own resync).
+MAX_GAP_REPLAY = 10_000
+PRUNE_INTERVAL = 3600.0
+
+
+def _window_start() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.BANTER["RECOVERY_WINDOW"])
+
+
+def _frame(record_id: int, event: str, payload: object) -> str:
+    return encode_event_frame(event, payload, str(record_id))
+
+
+def _high_water() -> int:
+    return int(RoomEvent.objects.aggregate(newest=Max("pk"))["newest"] or 0)
+
+
+def _missed(user_id: int, after: int) -> list[tuple[int, str]] | None:
+    window_start = _window_start()
+    if after > 0 and not RoomEvent.objects.filter(pk=after, created_at__gte=window_start).exists():
+        return None  # pruned, or older than the window: there may be a hole before it
+    cap = settings.BANTER["RECOVERY_MAX_EVENTS"]
+    rooms = Membership.objects.filter(user_id=user_id).values("room_id")
+    rows = list(
+        RoomEvent.objects.filter(room_id__in=rooms, pk__gt=after, created_at__gte=window_start)
+        .order_by("pk")
+        .values_list("pk", "event", "payload")[: cap + 1]
+    )
+    if len(rows) > cap:
+        return None
+    return [(pk, _frame(pk, event, payload)) for pk, event, payload in rows]
+
+
+def _missed_since(room_ids: list[int], since: datetime) -> list[tuple[int, int, str]]:
+    rows = (
+        RoomEvent.objects.filter(room_id__in=room_ids, created_at__gte=since)
+        .order_by("pk")
+        .values_list("room_id", "pk", "event", "payload")[:MAX_GAP_REPLAY]
+    )
+    return [(room_id, pk, _frame(pk, event, payload)) for room_id, pk, event, payload in rows]
+
+
+def prune_room_events() -> int:
+    """Delete events older than the recovery window (nobody can recover that far back)."""
+    deleted, _ = RoomEvent.objects.filter(created_at__lt=_window_start()).delete()
+    return deleted
+
+
+class RoomEventRecovery:
+    """The RecoverySource of banter.realtime.recovery, over chat.RoomEvent."""
+
+    async def high_water(self) -> int:
+        return await run_sync(_high_water)
+
+    async def missed(self, user_id: int, after: int) -> list[tuple[int, str]] | None:
+        return await run_sync(_missed, user_id, after)
+
+    async def missed_since(self, groups: set[str], since: float) -> list[tuple[str, int, str]]:
+        room_ids = [int(g.split(".", 1)[1]) for g in groups if g.startswith("room.")]
+        if not room_ids:
+            return []
+        rows = await run_sync(_missed_since, room_ids, datetime.fromtimestamp(since, tz=UTC))
+        return [(f"room.{room_id}", pk, frame) for room_id, pk, frame in rows]
+
+
+async def run_room_event_pruner() -> None:
+    """Background loop: one instance per hour deletes events past the recovery window."""
+    while True:
+        await asyncio.sleep(PRUNE_INTERVAL)
+        try:
+            if await get_state_store().throttle("room-event-prune", PRUNE_INTERVAL):
+                deleted = await run_sync(prune_room_events)
+                logger.info("pruned %d room events past the recovery window", deleted)
+        except Exception:
+            logger.warning("room event pruning could not run", exc_info=True)
