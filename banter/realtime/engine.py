@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from banter.ops import metrics
 from banter.realtime.codec import EngineType, ProtocolError, engine_decode, engine_encode_payload
 
 logger = logging.getLogger("banter.realtime.engine")
@@ -25,6 +27,14 @@ logger = logging.getLogger("banter.realtime.engine")
 WebSocketSend = Callable[[str | bytes], Awaitable[None]]
 # Closes the WebSocket with this close code (1000 normally; 1012 when the server drains).
 WebSocketClose = Callable[[int], Awaitable[None]]
+# Bytes already handed to the WebSocket's transport that the peer has not taken yet (they
+# wait in the server's write buffer because the peer's TCP window is full).
+TransportBacklog = Callable[[], int]
+
+# How often a WebSocket writer held back by a full transport looks whether it drained:
+# soon at first (a fast reader's burst drains in a few ms), backing off for a stuck one.
+BACKLOG_POLL_MIN = 0.001
+BACKLOG_POLL_MAX = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +46,11 @@ class EngineConfig:
     upgrade_timeout: float = 10.0
     # Outbound bytes queued for one client before it counts as a slow reader and is closed.
     max_buffered_bytes: int = 8 * 1024 * 1024
+    # The WebSocket writer hands a frame to the transport only while it holds less than this
+    # unsent (when the server can tell, see attach_websocket); the rest waits in the outbox,
+    # where max_buffered_bytes counts it. A connection's unsent output is thus bounded by
+    # max_buffered_bytes + transport_high_water + one frame (plus the kernel's socket buffer).
+    transport_high_water: int = 256 * 1024
     max_sessions: int = 20000
 
 
@@ -61,6 +76,12 @@ def new_sid() -> str:
     return secrets.token_urlsafe(15)
 
 
+def held_bytes(frame: str | bytes) -> int:
+    """Memory a queued frame holds: len() undercounts text by up to 4x (a str of emoji
+    keeps 4 bytes per character, as does its UTF-8). O(1), unlike encoding it."""
+    return sys.getsizeof(frame)
+
+
 class EngineSocket:
     def __init__(
         self, server: EngineServer, sid: str, transport: str, request: RequestInfo
@@ -75,9 +96,10 @@ class EngineSocket:
         self.close_reason = ""
         self.upgrading = False
         self._outbox: deque[str | bytes] = deque()
-        self._outbox_bytes = 0
+        self._outbox_bytes = 0  # held_bytes() of the frames in _outbox
         self._ready = asyncio.Event()
         self._ws_send: WebSocketSend | None = None
+        self._backlog: TransportBacklog | None = None
         self._ws_close: WebSocketClose | None = None
         self._writer: asyncio.Task[None] | None = None
         self._poll_pending = False
@@ -124,26 +146,33 @@ class EngineSocket:
         if self.closed:
             return
         self._outbox.append(frame)
-        self._outbox_bytes += len(frame)
+        self._outbox_bytes += held_bytes(frame)
         if self._outbox_bytes > self.config.max_buffered_bytes:
             # A reader this far behind would grow our memory without bound; it can
             # reconnect and recover what it missed.
-            logger.warning("closing slow reader sid=%s buffered=%d", self.sid, self._outbox_bytes)
+            logger.warning(
+                "closing slow reader sid=%s buffered=%d in transport=%d",
+                self.sid,
+                self._outbox_bytes,
+                self._backlog() if self._backlog is not None else -1,
+            )
+            metrics.SLOW_READER_DISCONNECTS.inc()
             self.close("slow reader", flush=False)
             return
         self._ready.set()
 
     def _take_all(self, limit: int | None = None) -> list[str | bytes]:
         taken: list[str | bytes] = []
-        size = 0
+        size = held = 0
         while self._outbox:
             frame = self._outbox[0]
             if limit is not None and taken and size + len(frame) > limit:
                 break
             self._outbox.popleft()
             size += len(frame)
+            held += held_bytes(frame)
             taken.append(frame)
-        self._outbox_bytes -= size
+        self._outbox_bytes -= held
         if not self._outbox:
             self._ready.clear()
         return taken
@@ -177,21 +206,42 @@ class EngineSocket:
 
     # -- WebSocket transport -----------------------------------------------------------
 
-    def attach_websocket(self, send: WebSocketSend, close: WebSocketClose) -> None:
-        """Make a WebSocket the active transport (new session, or the end of an upgrade)."""
+    def attach_websocket(
+        self, send: WebSocketSend, close: WebSocketClose, backlog: TransportBacklog | None = None
+    ) -> None:
+        """Make a WebSocket the active transport (new session, or the end of an upgrade).
+
+        `send` may return before the peer has the bytes (daphne's only buffers them): given
+        `backlog`, the writer holds frames back while the transport is full, so a reader that
+        stops reading fills the outbox and trips the slow-reader cap instead of growing the
+        transport's buffer without bound."""
         self._ws_send = send
         self._ws_close = close
+        self._backlog = backlog
         self.transport = "websocket"
         self.upgrading = False
         self._ready.set()  # a GET still parked returns "6" (see poll); the writer takes frames
-        self._writer = self._loop.create_task(self._write_loop(send))
+        self._writer = self._loop.create_task(self._write_loop(send, backlog))
 
-    async def _write_loop(self, send: WebSocketSend) -> None:
+    async def _write_loop(self, send: WebSocketSend, backlog: TransportBacklog | None) -> None:
+        high_water = self.config.transport_high_water
         try:
             while not self.closed:
                 if not self._outbox:
                     await self._ready.wait()
-                for frame in self._take_all():
+                if backlog is None:
+                    frames = self._take_all()
+                else:
+                    # Polled: the transport's buffer draining raises no event we could await
+                    # (its producer slot belongs to daphne's HTTP channel).
+                    delay = BACKLOG_POLL_MIN
+                    while backlog() >= high_water and not self.closed:
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, BACKLOG_POLL_MAX)
+                    # One frame at a time (limit 0 still takes one), so the transport never
+                    # holds more than high_water plus a frame.
+                    frames = [] if self.closed else self._take_all(0)
+                for frame in frames:
                     await send(frame)
         except asyncio.CancelledError:
             raise

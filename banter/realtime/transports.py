@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import weakref
@@ -336,6 +337,30 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
+def transport_backlog(send: Send) -> Callable[[], int] | None:
+    """How many bytes of this connection's output daphne's Twisted transport still holds
+    (None when that cannot be seen: another ASGI server, or a test harness).
+
+    daphne's `send` returns as soon as autobahn has called transport.write(), which only
+    appends to the transport's user-space buffer; when the peer stops reading (its TCP window
+    is full) the bytes stay there, unbounded and invisible to the engine's outbox. daphne
+    passes `partial(Server.handle_reply, protocol)` as `send`: its protocol's transport is a
+    twisted.internet.abstract.FileDescriptor, whose unsent bytes are dataBuffer[offset:] plus
+    the _tempDataLen bytes not yet joined into it (TLS wraps that transport once).
+    """
+    protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
+    transport: Any = getattr(protocol, "transport", None)
+    if transport is not None and not hasattr(transport, "_tempDataLen"):
+        transport = getattr(transport, "transport", None)
+    if not all(hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen")):
+        return None
+
+    def backlog() -> int:
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+    return backlog
+
+
 class EngineWebSocketConsumer(AsyncConsumer):
     """The WebSocket transport: a new Engine.IO session, or the upgrade of a polling one."""
 
@@ -384,7 +409,7 @@ class EngineWebSocketConsumer(AsyncConsumer):
         await self.send({"type": "websocket.accept"})
         self.realtime._websockets.add(self)
         session.send_frame(session.open_packet())
-        session.attach_websocket(self._send_frame, self._close)
+        session.attach_websocket(self._send_frame, self._close, transport_backlog(self.base_send))
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         session = self.session
@@ -408,7 +433,9 @@ class EngineWebSocketConsumer(AsyncConsumer):
             session.begin_upgrade()
         elif frame == "5" and session.upgrading and not session.closed:
             self.upgrading = False
-            session.attach_websocket(self._send_frame, self._close)
+            session.attach_websocket(
+                self._send_frame, self._close, transport_backlog(self.base_send)
+            )
         else:
             self.session = None
             await self._close()

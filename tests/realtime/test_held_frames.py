@@ -15,7 +15,11 @@ from banter.realtime.transports import OriginPolicy, RealtimeServer
 
 def frame(event: str, offset: int | None = None) -> dict[str, Any]:
     suffix = "" if offset is None else f',"{offset}"'
-    message = {"type": "banter.frame", "group": "room.1", "frame": f'42["{event}",{{}}{suffix}]'}
+    message: dict[str, Any] = {
+        "type": "banter.frame",
+        "group": "room.1",
+        "frame": f'42["{event}",{{}}{suffix}]',
+    }
     if offset is not None:
         message["offset"] = offset
     return message
