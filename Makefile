@@ -5,8 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
+CHROMIUM := /usr/bin/chromium
+SOCKETIO_DIST := node_modules/socket.io-client/dist
+WEB_VENDOR := banter/web/static/web/vendor
 
-.PHONY: run test lint fmt node-deps migrate seed clean conformance
+.PHONY: run test lint fmt node-deps web-assets browser-deps migrate seed clean conformance chaos
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +25,30 @@ node-deps:
 			npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp; \
 		fi; \
 	else echo "npm not found: node client tests will be skipped"; fi
+	@$(MAKE) --no-print-directory web-assets
+
+# The web page (banter/web) uses the official socket.io-client browser build, copied from
+# node_modules into its static files. The copy is committed, so `make run` needs no node;
+# tests/browser/test_web_app.py checks it still matches node_modules after an npm upgrade.
+web-assets:
+	@if [ -f $(SOCKETIO_DIST)/socket.io.min.js ]; then \
+		mkdir -p $(WEB_VENDOR); \
+		for f in socket.io.min.js socket.io.min.js.map; do \
+			cmp -s $(SOCKETIO_DIST)/$$f $(WEB_VENDOR)/$$f || cp $(SOCKETIO_DIST)/$$f $(WEB_VENDOR)/$$f; \
+		done; \
+	else echo "node_modules/socket.io-client missing: keeping the vendored copy in $(WEB_VENDOR)"; fi
+
+# Debian's Chromium for the browser test (tests/browser). Never fails the build: without it
+# that test skips with a reason (and fails under BANTER_REQUIRE_SERVICES=1).
+browser-deps:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the browser test"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium; } \
+		|| echo "could not install chromium: the browser test will be skipped"; \
+	else echo "$(CHROMIUM) missing (needs root and apt-get to install): the browser test will be skipped"; fi
 
 migrate: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
@@ -33,7 +60,7 @@ run: migrate
 seed: migrate
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 
-test: $(STAMP) node-deps
+test: $(STAMP) node-deps browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -47,6 +74,12 @@ fmt: $(STAMP)
 
 conformance: migrate
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py socketio_conformance --port 3000
+
+# Kill -9 one of two instances (Redis; PostgreSQL when DATABASE_URL says so) under load and
+# check that no acked message is lost or duplicated (bench/chaos.py; e.g.
+# CHAOS_ARGS="--clients 40 --rooms 8 --duration 30").
+chaos: $(STAMP) node-deps
+	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

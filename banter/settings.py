@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "chat",
     "calls",
     "presence",
+    "banter.web",
 ]
 
 MIDDLEWARE = [

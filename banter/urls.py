@@ -10,4 +10,5 @@ urlpatterns = [
     path("api/", include("chat.urls")),
     path("api/", include("calls.urls")),
     path("api/", include("banter.notifications.urls")),
+    path("", include("banter.web.urls")),
 ]

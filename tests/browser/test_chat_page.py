@@ -1,0 +1,386 @@
+"""The web chat page (banter/web) in a real headless Chromium: two users side by side.
+
+A live `manage.py serve` on a fresh database (DEBUG off, as in production) serves the page
+at `/`; its static files are served from what `collectstatic` would gather (the staticfiles
+finders), the way nginx serves /static/ in docker-compose. Alice and Bob log in in two
+browser windows (contexts).
+
+Needs Debian's Chromium at /usr/bin/chromium (`make browser-deps`) and the `playwright`
+package (requirements-dev.txt; never `playwright install`, which downloads browsers).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from django.contrib.staticfiles import finders
+
+from tests.e2e.client import RestClient, User
+from tests.e2e.conftest import fresh_database, start_banter
+from tests.live_server import LiveServer
+from tests.services import missing
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page, Route
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "e2e-Pass-123456"  # what RestClient.register sets
+XSS = "<img src=x onerror=alert(1)>"
+# Every wait (actions and expect): anything that crosses the server, on a busy CI machine.
+WAIT_MS = 15_000
+
+
+def _sync_api() -> Any:
+    if not CHROMIUM.exists():
+        missing(f"{CHROMIUM} not found: `make browser-deps` installs Debian's chromium")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing("the playwright package is not installed (requirements-dev.txt)")
+    return sync_api
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    sync_api = _sync_api()
+    sync_api.expect.set_options(timeout=WAIT_MS)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless=new", "--no-sandbox"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def web_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with fresh_database(tmp_path_factory.mktemp("web-db")) as database_url:
+        yield database_url
+
+
+@pytest.fixture(scope="module")
+def page_server(
+    web_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    # Offline shows 1 s after the last connection closed, not 5.
+    server = start_banter(
+        web_database, tmp_path_factory.mktemp("web-logs"), "web", PRESENCE_OFFLINE_GRACE="1"
+    )
+    yield server
+    server.stop()
+
+
+def serve_static(route: Route) -> None:
+    """/static/<path> from the staticfiles finders: collectstatic's output, as nginx serves it."""
+    path = unquote(urlsplit(route.request.url).path).removeprefix("/static/")
+    found = finders.find(path)
+    if isinstance(found, str):
+        route.fulfill(path=found)
+    else:
+        route.fulfill(status=404, body="not found")
+
+
+class Tab:
+    """One page, with what the test asserts on besides the DOM."""
+
+    def __init__(self, browser: Browser, server: LiveServer, name: str) -> None:
+        # A browser context per user, like two windows. (Two tabs of one context would work
+        # too, each tab keeps its own login, but Chromium then throttles the frames of the
+        # tab not receiving input, which makes every action on it take seconds.)
+        self.name = name
+        self.context: BrowserContext = browser.new_context(viewport={"width": 1100, "height": 720})
+        self.context.set_default_timeout(WAIT_MS)
+        self.context.route(f"{server.url}/static/**", serve_static)
+        self.page: Page = self.context.new_page()
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.transports: set[str] = set()
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("dialog", self._on_dialog)
+        self.handshakes = 0  # Engine.IO sessions opened (polling requests without a sid)
+        self.page.on("request", self._on_request)
+        self.page.on("websocket", self._on_request)
+
+    def _on_dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def _on_request(self, request: Any) -> None:
+        # HTTP requests and WebSocket opens alike: which Engine.IO transports were used.
+        match = re.search(r"/socket\.io/\?.*transport=(\w+)", request.url)
+        if match:
+            self.transports.add(match.group(1))
+            self.handshakes += "sid=" not in request.url
+
+    def login(self, url: str, username: str, password: str) -> None:
+        self.page.goto(url)
+        self.page.fill("#login-username", username)
+        self.page.fill("#login-password", password)
+        self.page.click("#login-form button[type=submit]")
+
+    def member(self, user: User) -> Any:
+        return self.page.locator(f'#members li[data-user-id="{user.id}"]')
+
+    def message(self, text: str) -> Any:
+        exactly = re.compile(f"^{re.escape(text)}$")
+        return self.page.locator("#messages .message").filter(
+            has=self.page.locator(".content", has_text=exactly)
+        )
+
+    def shot(self, directory: Path, label: str) -> Path:
+        path = directory / f"{self.name}-{label}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+def test_two_users_chat_in_the_browser(
+    browser: Browser,
+    page_server: LiveServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from playwright.sync_api import expect
+
+    started = time.monotonic()
+    rest = RestClient(page_server.url)
+    alice, bob = rest.register("alice"), rest.register("bob")
+    # Newest room first in the list: the page opens "Browser test".
+    other_room = rest.create_room(alice, "Backlog", [bob])
+    room = rest.create_room(alice, "Browser test", [bob])
+    screenshots: list[Path] = []
+
+    a, b = Tab(browser, page_server, "alice"), Tab(browser, page_server, "bob")
+    url = page_server.url + "/"
+
+    # Log in: a wrong password is refused on the page; then both windows, as two users.
+    b.login(url, bob.username, "not-the-password")
+    expect(b.page.locator("#login-error")).to_contain_text("Wrong username or password")
+    b.page.fill("#login-password", PASSWORD)
+    b.page.click("#login-form button[type=submit]")
+    a.login(url, alice.username, PASSWORD)
+    for tab in (a, b):
+        expect(tab.page.locator("#conn-status")).to_have_attribute("data-state", "connected")
+        expect(tab.page.locator("#room-title")).to_have_text("Browser test")
+    expect(a.page.locator("#me-name")).to_have_text("alice")
+    expect(b.page.locator("#me-name")).to_have_text("bob")  # one session per window
+
+    # Presence: each sees the other online (from join-room).
+    expect(a.member(bob)).to_have_attribute("data-presence", "online")
+    expect(b.member(alice)).to_have_attribute("data-presence", "online")
+
+    # Typing: alice types, bob sees the indicator.
+    composer = a.page.locator("#composer")
+    composer.press_sequentially("Hi Bob, lunch at noon?")
+    expect(b.page.locator("#typing")).to_have_text("alice is typing…")
+
+    # Send: bob sees the message; the indicator goes; alice's optimistic copy is reconciled
+    # with the stored message (same id on both sides, clientId kept).
+    composer.press("Enter")
+    expect(b.message("Hi Bob, lunch at noon?")).to_have_count(1)
+    expect(b.page.locator("#typing")).to_have_text("")
+    sent = a.message("Hi Bob, lunch at noon?")
+    expect(sent).not_to_have_class(re.compile(r"\bpending\b"))
+    expect(sent).to_have_count(1)
+    message_id = sent.get_attribute("data-id")
+    assert message_id and sent.get_attribute("data-client-id")
+    assert b.message("Hi Bob, lunch at noon?").get_attribute("data-id") == message_id
+
+    # Read receipts: bob's tab is visible and shows the message, so it marks it read, and
+    # alice sees "Seen by bob".
+    expect(a.page.locator("#seen-by")).to_have_text("Seen by bob")
+
+    # Bob types back while alice watches: the screenshot shows typing and "seen by".
+    b.page.locator("#composer").press_sequentially("Sure")
+    expect(a.page.locator("#typing")).to_have_text("bob is typing…")
+    screenshots.append(a.shot(tmp_path, "typing-and-seen"))
+    b.page.locator("#composer").press("Enter")
+    expect(a.message("Sure")).to_have_count(1)
+
+    # User content is text: the markup shows literally, no element and no alert.
+    b.page.locator("#composer").fill(XSS)
+    b.page.locator("#composer").press("Enter")
+    expect(a.message(XSS).locator(".content")).to_have_text(XSS)
+    expect(b.message(XSS).locator(".content")).to_have_text(XSS)
+    assert a.page.locator("#messages img").count() == 0
+    assert b.page.locator("#messages img").count() == 0
+
+    # Edit and delete own messages; the other side follows.
+    sent = a.page.locator(f'#messages .message[data-id="{message_id}"]')
+    sent.hover()
+    sent.locator("button.edit").click()
+    sent.locator(".edit-input").fill("Hi Bob, lunch at one?")
+    sent.locator(".edit-input").press("Enter")
+    edited = b.page.locator(f'#messages .message[data-id="{message_id}"]')
+    expect(edited.locator(".content")).to_have_text("Hi Bob, lunch at one?")
+    expect(edited.locator(".edited")).to_have_text("(edited)")
+    composer.fill("never mind")
+    composer.press("Enter")
+    oops = a.message("never mind")
+    expect(oops).to_have_attribute("data-id", re.compile(r"\d+"))
+    oops = a.page.locator(f'#messages .message[data-id="{oops.get_attribute("data-id")}"]')
+    oops.hover()
+    oops.locator("button.delete").click()
+    gone = b.page.locator(f'#messages .message[data-id="{oops.get_attribute("data-id")}"]')
+    expect(gone).to_have_class(re.compile(r"\bdeleted\b"))
+    expect(gone.locator(".content")).to_have_text("message deleted")
+
+    # Notifications: a mention raises bob's badge.
+    composer.fill(f"@{bob.username} see above")
+    composer.press("Enter")
+    expect(b.page.locator("#notif-count")).to_have_text("1")
+
+    # Unread counts and history paging: 35 messages in another room (sent over REST)
+    # count up on alice's room list; opening it shows the newest page, then older ones.
+    for n in range(1, 36):
+        rest.call(
+            "POST",
+            f"/api/rooms/{other_room['id']}/messages",
+            {"content": f"backlog {n}"},
+            token=bob.access,
+        )
+    backlog = a.page.locator(f'#rooms button[data-room-id="{other_room["id"]}"]')
+    expect(backlog.locator(".unread")).to_have_text("35")
+    screenshots.append(a.shot(tmp_path, "unread"))
+    backlog.click()
+    expect(a.page.locator("#room-title")).to_have_text("Backlog")
+    expect(a.message("backlog 35")).to_have_count(1)
+    expect(a.page.locator("#messages .message")).to_have_count(30)
+    expect(backlog.locator(".unread")).to_be_hidden()  # read on open
+    a.page.click("#load-older")
+    expect(a.page.locator("#messages .message")).to_have_count(35)
+    expect(a.page.locator("#messages .message .content").first).to_have_text("backlog 1")
+    expect(a.page.locator("#load-older")).to_be_hidden()
+
+    # Presence: bob's tab closes; alice sees his dot go grey with a "last seen".
+    expect(a.member(bob)).to_have_attribute("data-presence", "online")
+    screenshots.append(b.shot(tmp_path, "before-close"))
+    b.page.close()
+    expect(a.member(bob)).to_have_attribute("data-presence", "offline")
+    expect(a.member(bob).locator(".dot")).to_have_class(re.compile(r"\boffline\b"))
+    expect(a.member(bob).locator(".last-seen")).to_contain_text("last seen")
+    screenshots.append(a.shot(tmp_path, "bob-offline"))
+
+    # Connection status: the server restarts; the page shows it reconnecting, then
+    # reconnects by itself and receives messages again.
+    page_server.stop()
+    expect(a.page.locator("#conn-status")).to_have_attribute("data-state", "reconnecting")
+    # Optimistic display: a message written offline shows at once, pending...
+    composer.fill("written offline")
+    composer.press("Enter")
+    offline = a.message("written offline")
+    expect(offline).to_have_class(re.compile(r"\bpending\b"))
+    expect(offline.locator(".time")).to_have_text("waiting for connection…")
+    screenshots.append(a.shot(tmp_path, "reconnecting"))
+    page_server.start(timeout=30)
+    expect(a.page.locator("#conn-status")).to_have_attribute(
+        "data-state", "connected", timeout=30_000
+    )
+    # ... and is sent and reconciled with the stored message once the page is back.
+    expect(offline).to_have_attribute("data-id", re.compile(r"\d+"))
+    expect(offline).not_to_have_class(re.compile(r"\bpending\b"))
+    rest.call(
+        "POST", f"/api/rooms/{other_room['id']}/messages", {"content": "back"}, token=bob.access
+    )
+    expect(a.message("back")).to_have_count(1)
+    a.page.click(f'#rooms button[data-room-id="{room["id"]}"]')
+    expect(a.message("Sure")).to_have_count(1)
+    expect(a.page.locator("#seen-by")).to_have_text("Seen by bob")  # read before he left
+    screenshots.append(a.shot(tmp_path, "final"))
+
+    # The default transports were used: long-polling first, then the WebSocket upgrade.
+    assert "polling" in a.transports | b.transports
+    assert "websocket" in a.transports
+    expect(a.page.locator("#conn-status")).to_contain_text("websocket")
+    assert a.dialogs == [] and b.dialogs == [], "a dialog opened: user content ran as HTML"
+    assert a.errors == [] and b.errors == [], f"uncaught page errors: {a.errors + b.errors}"
+    a.context.close()
+    b.context.close()
+
+    with capsys.disabled():
+        print(f"\nbrowser test took {time.monotonic() - started:.1f}s; screenshots:")
+        for path in screenshots:
+            print(f"  {path}")
+
+
+def test_failed_send_is_shown_and_can_be_retried(browser: Browser, page_server: LiveServer) -> None:
+    """The server refuses a send (the `message` rate limit's burst of 20 is spent): the
+    message stays on the page marked "Not sent" with the reason; Retry sends it again with
+    the same clientId."""
+    from playwright.sync_api import expect
+
+    rest = RestClient(page_server.url)
+    carol, dave = rest.register("carol"), rest.register("dave")
+    rest.create_room(carol, "Burst", [dave])
+    c = Tab(browser, page_server, "carol")
+    c.login(page_server.url + "/", carol.username, PASSWORD)
+    expect(c.page.locator("#conn-status")).to_have_attribute("data-state", "connected")
+    # 40 sends at once: the burst of 20 passes, and unless the server needs over 12 s for
+    # them (a token per 0.6 s), some of the rest are refused.
+    c.page.evaluate(
+        """() => {
+            const composer = document.getElementById("composer");
+            for (let n = 1; n <= 40; n++) {
+                composer.value = `burst ${n}`;
+                document.getElementById("composer-form").requestSubmit();
+            }
+        }"""
+    )
+    failed = c.page.locator("#messages .message.failed")
+    expect(failed.first.locator(".failure")).to_contain_text("Not sent: ")
+    expect(c.page.locator("#messages .message.pending")).to_have_count(0)
+    refused = failed.count()
+    assert 1 <= refused <= 20
+    expect(c.page.locator("#messages .message[data-id]:not([data-id=''])")).to_have_count(
+        40 - refused
+    )
+    first = failed.first
+    text = first.locator(".content").inner_text()
+    c.page.wait_for_timeout(1_500)  # the bucket refills one token per 0.6 s
+    first.get_by_role("button", name="Retry").click()
+    retried = c.message(text)
+    expect(retried).to_have_attribute("data-id", re.compile(r"\d+"))
+    expect(retried).not_to_have_class(re.compile(r"\bfailed\b"))
+    expect(failed).to_have_count(refused - 1)
+    assert c.errors == [] and c.dialogs == []
+    c.context.close()
+
+
+def test_access_token_is_refreshed_before_it_expires(
+    browser: Browser, web_database: str, tmp_path: Path
+) -> None:
+    """Access tokens of 6 s: `auth:expiring` comes 2 s before expiry, the page refreshes its
+    tokens over REST and hands the new one to the socket (`auth:refresh`), so the server does
+    not disconnect it at expiry (+1 s grace) and the same session keeps working."""
+    from playwright.sync_api import expect
+
+    server = start_banter(web_database, tmp_path, "web-short-tokens", JWT_ACCESS_SECONDS="6")
+    try:
+        rest = RestClient(server.url)
+        erin = rest.register("erin")
+        rest.create_room(erin, "Refresh", [])
+        e = Tab(browser, server, "erin")
+        e.login(server.url + "/", erin.username, PASSWORD)
+        logged_in = time.monotonic()
+        expect(e.page.locator("#conn-status")).to_have_attribute("data-state", "connected")
+        read_token = "() => JSON.parse(sessionStorage.getItem('banter.session')).access"
+        first = e.page.evaluate(read_token)
+        e.page.wait_for_function(f"(old) => ({read_token})() !== old", arg=first)
+        # Past the first token's expiry and grace: still the first Engine.IO session.
+        e.page.wait_for_timeout(max(0.0, 10 - (time.monotonic() - logged_in)) * 1000)
+        expect(e.page.locator("#conn-status")).to_have_attribute("data-state", "connected")
+        assert e.handshakes == 1
+        e.page.locator("#composer").fill("still here")
+        e.page.locator("#composer").press("Enter")
+        expect(e.message("still here")).to_have_attribute("data-id", re.compile(r"\d+"))
+        assert e.errors == []
+        e.context.close()
+    finally:
+        server.stop()
