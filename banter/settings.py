@@ -288,6 +288,12 @@ BANTER: dict[str, Any] = {
     # otherwise it is told it was not recovered and resyncs over REST.
     "RECOVERY_WINDOW": env_float("RECOVERY_WINDOW", 86400.0),
     "RECOVERY_MAX_EVENTS": env_int("RECOVERY_MAX_EVENTS", 1000),
+    # Offsets are ids, not commit-and-publish order: an event with a smaller id can reach a
+    # client after a larger one (it was published by a slower instance). Recovery also
+    # replays the events recorded this long before the client's last offset, so one still in
+    # flight when the connection dropped is not lost (the client may get it twice: it
+    # de-duplicates by message id). 0 turns it off.
+    "RECOVERY_LOOKBACK": env_float("RECOVERY_LOOKBACK", 0.5),
     "TYPING_TIMEOUT": env_float("TYPING_TIMEOUT", 5.0),
     "TYPING_REBROADCAST": env_float("TYPING_REBROADCAST", 3.0),
     # mark-read: at most one write + message-read broadcast per user/room per interval.

@@ -13,12 +13,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from banter.core.state import get_state_store
 from banter.realtime.codec import encode_event_frame
 from banter.realtime.dispatch import run_sync
+from chat.events import MESSAGE_RECEIVED
 from chat.models import Membership, RoomEvent
 
 logger = logging.getLogger("chat.recovery")
@@ -26,6 +27,8 @@ logger = logging.getLogger("chat.recovery")
 # A channel-layer gap replays at most this many events per instance (a longer outage than
 # that is better served by the clients' own resync).
 MAX_GAP_REPLAY = 10_000
+# One sequence gap of one room is filled with at most this many messages at a time.
+MAX_SEQUENCE_FILL = 1000
 PRUNE_INTERVAL = 3600.0
 
 
@@ -43,12 +46,24 @@ def _high_water() -> int:
 
 def _missed(user_id: int, after: int) -> list[tuple[int, str]] | None:
     window_start = _window_start()
-    if after > 0 and not RoomEvent.objects.filter(pk=after, created_at__gte=window_start).exists():
-        return None  # pruned, or older than the window: there may be a hole before it
+    missed = Q(pk__gt=after)
+    if after > 0:
+        offset_created = (
+            RoomEvent.objects.filter(pk=after, created_at__gte=window_start)
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if offset_created is None:
+            return None  # pruned, or older than the window: there may be a hole before it
+        lookback = timedelta(seconds=settings.BANTER["RECOVERY_LOOKBACK"])
+        if lookback:
+            # Recorded just before the last event the client got, maybe still in flight
+            # when it dropped (published by a slower instance): sent again to be safe.
+            missed |= Q(pk__lt=after, created_at__gte=offset_created - lookback)
     cap = settings.BANTER["RECOVERY_MAX_EVENTS"]
     rooms = Membership.objects.filter(user_id=user_id).values("room_id")
     rows = list(
-        RoomEvent.objects.filter(room_id__in=rooms, pk__gt=after, created_at__gte=window_start)
+        RoomEvent.objects.filter(missed, room_id__in=rooms, created_at__gte=window_start)
         .order_by("pk")
         .values_list("pk", "event", "payload")[: cap + 1]
     )
@@ -64,6 +79,28 @@ def _missed_since(room_ids: list[int], since: datetime) -> list[tuple[int, int, 
         .values_list("room_id", "pk", "event", "payload")[:MAX_GAP_REPLAY]
     )
     return [(room_id, pk, _frame(pk, event, payload)) for room_id, pk, event, payload in rows]
+
+
+def _missed_in_sequence(
+    room_id: int, after: int, first_seq: int, before_seq: int | None
+) -> list[tuple[int, int, str]]:
+    # A room's messages take their seq under the room's row lock, so their records' ids
+    # grow with seq: the ones wanted all come after the last one delivered (`after`).
+    limit = (
+        MAX_SEQUENCE_FILL if before_seq is None else min(before_seq - first_seq, MAX_SEQUENCE_FILL)
+    )
+    rows = (
+        RoomEvent.objects.filter(
+            room_id=room_id,
+            pk__gt=after,
+            event=MESSAGE_RECEIVED,
+            payload__seq__gte=first_seq,
+            **({} if before_seq is None else {"payload__seq__lt": before_seq}),
+        )
+        .order_by("pk")
+        .values_list("pk", "payload")[:limit]
+    )
+    return [(pk, payload["seq"], _frame(pk, MESSAGE_RECEIVED, payload)) for pk, payload in rows]
 
 
 def prune_room_events() -> int:
@@ -87,6 +124,14 @@ class RoomEventRecovery:
             return []
         rows = await run_sync(_missed_since, room_ids, datetime.fromtimestamp(since, tz=UTC))
         return [(f"room.{room_id}", pk, frame) for room_id, pk, frame in rows]
+
+    async def missed_in_sequence(
+        self, group: str, after: int, first_seq: int, before_seq: int | None
+    ) -> list[tuple[int, int, str]]:
+        if not group.startswith("room."):
+            return []
+        room_id = int(group.split(".", 1)[1])
+        return await run_sync(_missed_in_sequence, room_id, after, first_seq, before_seq)
 
 
 async def run_room_event_pruner() -> None:

@@ -261,7 +261,7 @@ def message_send(
         if existing is None:
             raise
         return existing, False
-    _room_event(room_id, events.MESSAGE_RECEIVED, events.message_payload(message))
+    _room_event(room_id, events.MESSAGE_RECEIVED, events.message_payload(message), seq=message.seq)
     _notify_mentions(message)
     return message, True
 
@@ -334,11 +334,14 @@ def read_position_mark(
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _room_event(room_id: int, event: str, payload: dict[str, Any]) -> None:
+def _room_event(
+    room_id: int, event: str, payload: dict[str, Any], *, seq: int | None = None
+) -> None:
     """Record a recoverable room event in this transaction and broadcast it after commit,
-    with its id as the recovery offset (a reconnecting socket gets it replayed)."""
+    with its id as the recovery offset (a reconnecting socket gets it replayed) and, for a
+    new message, the room seq (instances deliver those in order, gaps read from the log)."""
     record = RoomEvent.objects.create(room_id=room_id, event=event, payload=payload)
-    broadcast_on_commit(room_group(room_id), event, payload, offset=record.pk)
+    broadcast_on_commit(room_group(room_id), event, payload, offset=record.pk, seq=seq)
 
 
 def _notify_mentions(message: Message) -> None:

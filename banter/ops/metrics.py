@@ -89,6 +89,18 @@ STATE_ERRORS = Counter(
     ["op"],
     registry=REGISTRY,
 )
+SEQUENCE_GAPS = Counter(
+    "banter_sequence_gaps",
+    "Room broadcasts that arrived ahead of a missing seq, by how the gap closed: live (the "
+    "missing one arrived), filled (read from the database) or skipped (not found).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+SEQUENCE_FILLED = Counter(
+    "banter_sequence_filled_events",
+    "Room messages this process never heard from the channel layer, delivered from the database.",
+    registry=REGISTRY,
+)
 SLOW_READER_DISCONNECTS = Counter(
     "banter_slow_reader_disconnects",
     "Connections closed because their unsent output exceeded the per-connection cap.",

@@ -106,6 +106,7 @@ class BanterNamespace(Namespace):
         hub = await get_hub()
         if self.recovery_source is not None and hub.gap_source is None:
             hub.gap_source = self.recovery_source.missed_since
+            hub.sequencer.fill = self.recovery_source.missed_in_sequence
 
         async def join_group(group: str) -> None:
             await hub.join(group, socket)

@@ -49,6 +49,7 @@ def broadcast_on_commit(
     exclude_sid: str | None = None,
     only_sid: str | None = None,
     offset: int | None = None,
+    seq: int | None = None,
 ) -> None:
     """Send event `event(*args)` to every socket in `group` once the transaction commits.
 
@@ -56,12 +57,20 @@ def broadcast_on_commit(
     answered a call); `only_sid` reaches one socket of the group (e.g. the device in a call).
     `offset` makes the event recoverable: the id of its durable record, appended to the
     event's arguments as Socket.IO's recovery offset (a string), so a client that reconnects
-    with it gets what came after replayed (see banter/realtime/recovery.py).
+    with it gets what came after replayed (see banter/realtime/recovery.py). `seq` (with an
+    offset) puts the event in the group's gapless sequence: every process hands it to its
+    sockets in seq order and reads the ones it never heard from the log
+    (banter/realtime/sequencer.py).
     """
     frame = encode_event_frame(event, *args, *(() if offset is None else (str(offset),)))
     filters: dict[str, Any] = {
         key: value
-        for key, value in (("exclude_sid", exclude_sid), ("only_sid", only_sid), ("offset", offset))
+        for key, value in (
+            ("exclude_sid", exclude_sid),
+            ("only_sid", only_sid),
+            ("offset", offset),
+            ("seq", seq),
+        )
         if value is not None
     }
     transaction.on_commit(partial(_publish_frame, group, event, args, frame, filters))

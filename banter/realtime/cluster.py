@@ -4,7 +4,9 @@ Every instance renews `{p}:instances` (its expiry) and the list of users it serv
 heartbeat (banter.realtime.app). When an instance stops beating for INSTANCE_TTL (kill -9,
 a lost machine, a partition), any surviving instance claims it exactly once, removes its
 connections from the registry and runs the lost-instance hooks: presence announces the
-users whose last connection was there as offline, calls mark their calls dropped.
+users whose last connection was there as offline, calls mark their calls dropped. It also
+tells every hub (banter.realtime.hub), which then reads from the log the room messages the
+dead instance committed but may never have published.
 
 An instance that was only stalled (or whose Redis restarted and lost everything) learns it
 on its next heartbeat and registers its connections again (BanterNamespace._heartbeat).
@@ -18,10 +20,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from banter.core.instance import INSTANCE_ID
 from banter.core.state import get_state_store
+from banter.realtime import hub
 
 logger = logging.getLogger("banter.realtime.cluster")
 
@@ -82,6 +86,7 @@ async def reap_dead_instances(hooks: Sequence[LostHook]) -> list[LostInstance]:
             len(users),
             len(dead.users_gone()),
         )
+        await _announce_lost(instance_id)
         for hook in hooks:
             try:
                 await hook(dead)
@@ -89,6 +94,21 @@ async def reap_dead_instances(hooks: Sequence[LostHook]) -> list[LostInstance]:
                 logger.exception("lost-instance hook %s failed", getattr(hook, "__name__", hook))
         lost.append(dead)
     return lost
+
+
+async def _announce_lost(instance_id: str) -> None:
+    message = {"type": hub.INSTANCE_LOST_TYPE, "instance": instance_id}
+    running = hub.running_hub()
+    if running is not None:
+        running.publish(hub.CLUSTER_GROUP, message)
+        return
+    # No hub here (no socket served yet): the others still need to hear it.
+    layer = get_channel_layer()
+    try:
+        if layer is not None:
+            await layer.group_send(hub.CLUSTER_GROUP, message)
+    except Exception:
+        logger.warning("could not tell the other instances that %s died", instance_id)
 
 
 async def run_instance_reaper(hooks: Sequence[LostHook]) -> None:

@@ -28,6 +28,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 
 from banter.ops import metrics
+from banter.realtime.sequencer import Sequencer
 
 logger = logging.getLogger("banter.realtime.hub")
 
@@ -35,6 +36,10 @@ GROUP_REFRESH_SECONDS = 3600.0  # channel layers expire group membership after a
 PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 2.0
 PROBE_TYPE = "banter.probe"
+# Every hub is in this group: the survivor that reaps a dead instance tells all of them, so
+# each catches up on what the dead one committed but never published.
+CLUSTER_GROUP = "banter.cluster"
+INSTANCE_LOST_TYPE = "banter.instance_lost"
 RECEIVE_BACKOFF_MAX = 1.0
 UNHEALTHY_SEND_TIMEOUT = 0.5
 # Replay from this long before the last moment the layer was known to deliver (clock skew
@@ -78,6 +83,9 @@ class Hub:
         self._last_good = time.time()
         self._gap_since: float | None = None
         self._watched: set[int] = set()
+        # Sequenced broadcasts (room messages) reach local sockets in seq order, gaps filled
+        # from the log (the namespace sets sequencer.fill).
+        self.sequencer = Sequencer(self.deliver_local, loop)
 
     async def start(self) -> None:
         self.channel_name = await self.layer.new_channel("banter.hub.")
@@ -85,6 +93,7 @@ class Hub:
         self.running = True
         try:
             await self.layer.group_add(self._probe_group, self.channel_name)
+            await self.layer.group_add(CLUSTER_GROUP, self.channel_name)
         except Exception:
             self._layer_failed("group_add", "channel layer unreachable at start")
         loops = (self._receive_loop(), self._publish_loop(), self._refresh_loop())
@@ -133,6 +142,7 @@ class Hub:
         members.discard(subscriber)
         if not members and group not in self._adding:
             del self._local[group]
+            self.sequencer.forget(group)
             self.loop.create_task(self._discard(group))
 
     async def _discard(self, group: str) -> None:
@@ -178,7 +188,7 @@ class Hub:
                 except Exception:
                     self._layer_failed("group_send", f"group_send to {group} failed")
                     # This instance's own sockets still get the broadcast.
-                    self.deliver_local(message)
+                    self.take(message)
                 sent += 1
                 if sent % 64 == 0:
                     # The in-memory layer never suspends in group_send and drops messages
@@ -198,12 +208,33 @@ class Hub:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RECEIVE_BACKOFF_MAX)
                 continue
-            if message.get("type") == PROBE_TYPE:
+            kind = message.get("type")
+            if kind == PROBE_TYPE:
                 probe = self._probes.get(message.get("probe", 0))
                 if probe is not None and not probe.done():
                     probe.set_result(None)
                 continue
+            if kind == INSTANCE_LOST_TYPE:
+                self.loop.create_task(self._catch_up(message.get("instance", "?")))
+                continue
+            self.take(message)
+
+    def take(self, message: dict[str, Any]) -> None:
+        """A group message for the local sockets: frames in seq order, the rest as is."""
+        if message.get("type") == "banter.frame":
+            self.sequencer.offer(message)
+        else:
             self.deliver_local(message)
+
+    async def _catch_up(self, instance: str) -> None:
+        delivered = await self.sequencer.catch_up()
+        if delivered:
+            logger.warning(
+                "instance %s died: %d of its messages had not reached this instance; delivered "
+                "from the log",
+                instance,
+                delivered,
+            )
 
     def deliver_local(self, message: dict[str, Any]) -> None:
         members = self._local.get(message.get("group", ""))
@@ -270,9 +301,7 @@ class Hub:
             logger.exception("replaying the channel-layer gap failed")
             return
         for group, offset, frame in rows:
-            self.deliver_local(
-                {"type": "banter.frame", "group": group, "frame": frame, "offset": offset}
-            )
+            self.take({"type": "banter.frame", "group": group, "frame": frame, "offset": offset})
         metrics.GAP_REPLAYS.inc()
         logger.warning(
             "channel-layer gap since %.1f: replayed %d recorded events", since, len(rows)
@@ -302,6 +331,7 @@ class Hub:
     async def _resubscribe(self) -> bool:
         try:
             await self.layer.group_add(self._probe_group, self.channel_name)
+            await self.layer.group_add(CLUSTER_GROUP, self.channel_name)
             for group in list(self._local):
                 await self.layer.group_add(group, self.channel_name)
             return True
@@ -322,7 +352,7 @@ class Hub:
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(GROUP_REFRESH_SECONDS)
-            for group in list(self._local):
+            for group in [self._probe_group, CLUSTER_GROUP, *self._local]:
                 try:
                     await self.layer.group_add(group, self.channel_name)
                 except Exception:

@@ -41,6 +41,13 @@ class RecoverySource(Protocol):
         """(group, offset, frame) of the events for these groups recorded since `since` (a
         Unix time): what a channel-layer gap may have kept from this instance's sockets."""
 
+    async def missed_in_sequence(
+        self, group: str, after: int, first_seq: int, before_seq: int | None
+    ) -> list[tuple[int, int, str]]:
+        """(offset, seq, frame) of the group's sequenced events from `first_seq` (up to
+        `before_seq`, or all), with offsets after `after`, in seq order: what a process never
+        heard of a group's sequence (banter/realtime/sequencer.py)."""
+
 
 @dataclass
 class Recovery:

@@ -24,7 +24,8 @@ def _decoded(frames: list[tuple[int, str]]) -> list[list[Any]]:
     return [orjson.loads(frame[2:]) for _, frame in frames]
 
 
-def test_sends_and_deletes_are_recorded_and_replayed_in_order(room: Any) -> None:
+def test_sends_and_deletes_are_recorded_and_replayed_in_order(room: Any, settings: Any) -> None:
+    settings.BANTER = {**settings.BANTER, "RECOVERY_LOOKBACK": 0}
     room_obj, alice, bob = room
     start = recovery._high_water()
     first, _ = message_send(sender=alice, room_id=room_obj.pk, content="one")
@@ -50,7 +51,7 @@ def test_only_rooms_the_user_is_in(room: Any, user_factory: Any) -> None:
 
 def test_cap_and_window(room: Any, settings: Any) -> None:
     room_obj, alice, bob = room
-    settings.BANTER = {**settings.BANTER, "RECOVERY_MAX_EVENTS": 2}
+    settings.BANTER = {**settings.BANTER, "RECOVERY_MAX_EVENTS": 2, "RECOVERY_LOOKBACK": 0}
     start = recovery._high_water()
     for text in ("a", "b", "c"):
         message_send(sender=alice, room_id=room_obj.pk, content=text)
@@ -61,3 +62,48 @@ def test_cap_and_window(room: Any, settings: Any) -> None:
     RoomEvent.objects.filter(pk=newest - 2).update(created_at=timezone.now() - timedelta(days=2))
     assert recovery._missed(bob.pk, newest - 2) is None
     assert recovery.prune_room_events() == 1
+
+
+def test_lookback_replays_what_was_recorded_just_before_the_offset(
+    room: Any, settings: Any
+) -> None:
+    # An event with a smaller id may still have been in flight (a slower instance published
+    # it) when the client got the one it reconnects with.
+    settings.BANTER = {**settings.BANTER, "RECOVERY_LOOKBACK": 1.0}
+    room_obj, alice, bob = room
+    start = recovery._high_water()
+    for text in ("a", "b", "c"):
+        message_send(sender=alice, room_id=room_obj.pk, content=text)
+    a, b, c = RoomEvent.objects.filter(pk__gt=start).order_by("pk").values_list("pk", flat=True)
+    frames = recovery._missed(bob.pk, b)
+    assert frames is not None
+    assert [offset for offset, _ in frames] == [a, c]
+    RoomEvent.objects.filter(pk=a).update(created_at=timezone.now() - timedelta(seconds=5))
+    frames = recovery._missed(bob.pk, b)
+    assert frames is not None and [offset for offset, _ in frames] == [c]
+
+
+def test_missed_in_sequence_reads_a_rooms_messages_by_seq(room: Any, user_factory: Any) -> None:
+    room_obj, alice, bob = room
+    other = room_create(creator=alice, name="other", member_ids=[bob.pk])
+    start = recovery._high_water()
+    sent = []
+    for text in ("1", "2", "3", "4", "5"):
+        message, _ = message_send(sender=alice, room_id=room_obj.pk, content=text)
+        sent.append(message)
+        message_send(sender=alice, room_id=other.pk, content="elsewhere")
+    message_delete(user=alice, message_id=sent[0].pk)  # not a sequenced event
+    offsets = dict(
+        RoomEvent.objects.filter(room_id=room_obj.pk, event="message-received").values_list(
+            "payload__seq", "pk"
+        )
+    )
+    assert min(offsets.values()) > start
+    rows = recovery._missed_in_sequence(room_obj.pk, offsets[1], 2, 4)
+    assert [(offset, seq) for offset, seq, _ in rows] == [(offsets[2], 2), (offsets[3], 3)]
+    event, payload, offset = orjson.loads(rows[0][2][2:])
+    assert event == "message-received" and payload["content"] == "2"
+    assert offset == str(offsets[2])
+    rows = recovery._missed_in_sequence(room_obj.pk, offsets[3], 4, None)
+    assert [seq for _, seq, _ in rows] == [4, 5]
+    assert recovery._missed_in_sequence(room_obj.pk, offsets[5], 6, None) == []

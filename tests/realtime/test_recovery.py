@@ -24,6 +24,11 @@ class FakeSource:
     async def missed_since(self, groups: set[str], since: float) -> list[tuple[str, int, str]]:
         return []
 
+    async def missed_in_sequence(
+        self, group: str, after: int, first_seq: int, before_seq: int | None
+    ) -> list[tuple[int, int, str]]:
+        return []
+
 
 def test_pid_round_trip_and_owner_check() -> None:
     pid = issue_pid(5, 42)
