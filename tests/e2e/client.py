@@ -129,6 +129,29 @@ async def connect(
     return recorder
 
 
+class Clients:
+    """The connected clients of one test (on `url`, or on the server each was given); all
+    are disconnected at the end of the test."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url
+        self.open: list[RecordingClient] = []
+
+    async def connect(
+        self, user: User, transports: list[str] | None = None, *, url: str | None = None
+    ) -> RecordingClient:
+        target = url or self.url
+        assert target, "Clients.connect needs a url"
+        client = await connect(target, user.access, transports)
+        self.open.append(client)
+        return client
+
+    async def close(self) -> None:
+        for client in self.open:
+            if client.client.connected:
+                await client.disconnect()
+
+
 class RecoveringClient(socketio.AsyncClient):
     """python-socketio plus the CONNECT reply's pid, which python-socketio drops (it does not
     implement connection state recovery: tests pass pid and offset back by hand)."""

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.client import RecordingClient, RestClient, User, connect
+from tests.e2e.client import Clients, RecordingClient, RestClient, User, connect
 from tests.e2e.conftest import fresh_database, instance_pair, start_banter
-from tests.e2e.test_chat_events import Clients, error_code, ok, settle
+from tests.e2e.test_chat_events import error_code, ok, settle
 from tests.live_server import LiveServer
 from tests.services import require_redis
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.client import RecordingClient, RestClient, User, connect
+from tests.e2e.client import Clients, RecordingClient, RestClient
 from tests.e2e.conftest import start_banter
 from tests.live_server import LiveServer
 from tests.services import require_redis
@@ -43,24 +43,6 @@ def chat_server(
 @pytest.fixture
 def api(chat_server: LiveServer) -> RestClient:
     return RestClient(chat_server.url)
-
-
-class Clients:
-    """Connected clients of one test, all disconnected at its end."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.open: list[RecordingClient] = []
-
-    async def connect(self, user: User, transports: list[str] | None = None) -> RecordingClient:
-        client = await connect(self.url, user.access, transports)
-        self.open.append(client)
-        return client
-
-    async def close(self) -> None:
-        for client in self.open:
-            if client.client.connected:
-                await client.disconnect()
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from urllib.request import HTTPCookieProcessor, Request, build_opener
 
 import pytest
 
-from tests.e2e.client import RecordingClient, RestClient, User, connect
+from tests.e2e.client import Clients, RecordingClient, RestClient, User, connect
 from tests.e2e.conftest import ROOT, fresh_database, instance_pair, server_env
 from tests.e2e.test_chat_events import ok, settle, wait_until
 from tests.e2e.test_socket_chat import connect_error
@@ -102,27 +102,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield Cluster(one, two, create_superuser(database))
 
 
-class Sockets:
-    """The connected clients of one test, each on the instance it was given; all are
-    disconnected at the end of the test."""
-
-    def __init__(self) -> None:
-        self.open: list[RecordingClient] = []
-
-    async def connect(self, server: LiveServer, user: User) -> RecordingClient:
-        client = await connect(server.url, user.access)
-        self.open.append(client)
-        return client
-
-    async def close(self) -> None:
-        for client in self.open:
-            if client.client.connected:
-                await client.disconnect()
-
-
 @pytest.fixture
-async def sockets() -> AsyncIterator[Sockets]:
-    group = Sockets()
+async def sockets() -> AsyncIterator[Clients]:
+    group = Clients()
     yield group
     await group.close()
 
@@ -180,10 +162,10 @@ def profile(api: RestClient, viewer: User, user: User) -> dict[str, Any]:
 # -- messages --------------------------------------------------------------------------------
 
 
-async def test_message_lifecycle_crosses_instances(cluster: Cluster, sockets: Sockets) -> None:
+async def test_message_lifecycle_crosses_instances(cluster: Cluster, sockets: Clients) -> None:
     (alice, bob), room = friends(cluster, "alice", "bob")
-    a = await sockets.connect(cluster.one, alice)
-    b = await sockets.connect(cluster.two, bob)
+    a = await sockets.connect(alice, url=cluster.one.url)
+    b = await sockets.connect(bob, url=cluster.two.url)
 
     client_id = f"c-{uuid.uuid4()}"
     sent = ok(
@@ -230,11 +212,11 @@ async def test_message_lifecycle_crosses_instances(cluster: Cluster, sockets: So
 
 
 async def test_typing_start_stop_and_expiry_cross_instances(
-    cluster: Cluster, sockets: Sockets
+    cluster: Cluster, sockets: Clients
 ) -> None:
     (alice, bob), room = friends(cluster, "alice", "bob")
-    a = await sockets.connect(cluster.one, alice)
-    b = await sockets.connect(cluster.two, bob)
+    a = await sockets.connect(alice, url=cluster.one.url)
+    b = await sockets.connect(bob, url=cluster.two.url)
     typing = {
         "roomId": room["id"],
         "userId": alice.id,
@@ -269,13 +251,13 @@ async def test_typing_start_stop_and_expiry_cross_instances(
 
 
 async def test_presence_online_offline_and_devices_on_both_instances(
-    cluster: Cluster, sockets: Sockets
+    cluster: Cluster, sockets: Clients
 ) -> None:
     (alice, bob), room = friends(cluster, "alice", "bob")
-    b = await sockets.connect(cluster.two, bob)
+    b = await sockets.connect(bob, url=cluster.two.url)
     online = {"userId": alice.id, "username": alice.username, "status": "online"}
 
-    a = await sockets.connect(cluster.one, alice)
+    a = await sockets.connect(alice, url=cluster.one.url)
     assert await first_match(b, "user-online", userId=alice.id) == online
     assert profile(cluster.rest2, bob, alice)["isOnline"] is True
 
@@ -292,8 +274,8 @@ async def test_presence_online_offline_and_devices_on_both_instances(
     assert seen["isOnline"] is False and seen["lastSeen"] == offline["lastSeen"]
 
     # One device per instance: the user is online while either is connected.
-    a1 = await sockets.connect(cluster.one, alice)
-    a2 = await sockets.connect(cluster.two, alice)
+    a1 = await sockets.connect(alice, url=cluster.one.url)
+    a2 = await sockets.connect(alice, url=cluster.two.url)
     assert await b.wait_for("user-online", timeout=CROSS, skip=1) == online
     await a1.disconnect()
     await asyncio.sleep(GRACE + 1.5)
@@ -313,11 +295,11 @@ async def test_presence_online_offline_and_devices_on_both_instances(
 
 
 async def test_read_receipt_reaches_the_sender_on_the_other_instance(
-    cluster: Cluster, sockets: Sockets
+    cluster: Cluster, sockets: Clients
 ) -> None:
     (alice, bob), room = friends(cluster, "alice", "bob")
-    a = await sockets.connect(cluster.one, alice)
-    b = await sockets.connect(cluster.two, bob)
+    a = await sockets.connect(alice, url=cluster.one.url)
+    b = await sockets.connect(bob, url=cluster.two.url)
     sent = ok(await a.call("send-message", {"roomId": room["id"], "content": "read me"}))
     await b.wait_for("message-received", timeout=CROSS)
 
@@ -341,12 +323,12 @@ async def test_read_receipt_reaches_the_sender_on_the_other_instance(
 
 
 async def test_mention_notifies_every_device_on_both_instances(
-    cluster: Cluster, sockets: Sockets
+    cluster: Cluster, sockets: Clients
 ) -> None:
     (alice, bob), room = friends(cluster, "alice", "bob")
-    a = await sockets.connect(cluster.one, alice)
-    b = await sockets.connect(cluster.two, bob)
-    b_other = await sockets.connect(cluster.one, bob)  # bob's second device, on instance 1
+    a = await sockets.connect(alice, url=cluster.one.url)
+    b = await sockets.connect(bob, url=cluster.two.url)
+    b_other = await sockets.connect(bob, url=cluster.one.url)  # bob's second device, on instance 1
     assert await b.wait_for("notifications:pending") == []
     await wait_until(b, "notification:count", {"unread": 0})
 
@@ -377,10 +359,10 @@ async def test_mention_notifies_every_device_on_both_instances(
 # -- calls -------------------------------------------------------------------------------------
 
 
-async def test_call_signaling_crosses_instances(cluster: Cluster, sockets: Sockets) -> None:
+async def test_call_signaling_crosses_instances(cluster: Cluster, sockets: Clients) -> None:
     (alice, bob), _room = friends(cluster, "alice", "bob")
-    a = await sockets.connect(cluster.one, alice)
-    b = await sockets.connect(cluster.two, bob)
+    a = await sockets.connect(alice, url=cluster.one.url)
+    b = await sockets.connect(bob, url=cluster.two.url)
 
     call = ok(await a.call("call:initiate", {"receiverId": bob.id, "callType": "video"}))
     assert call["status"] == "ringing" and call["callerId"] == alice.id
@@ -419,22 +401,28 @@ async def test_call_signaling_crosses_instances(cluster: Cluster, sockets: Socke
 # -- forced disconnect -------------------------------------------------------------------------
 
 
+async def revoked_and_closed(
+    reason: str, devices: list[RecordingClient], gone: list[asyncio.Event]
+) -> None:
+    """Every device got the revocation error, then its connection closed."""
+    for device in devices:
+        assert await device.wait_for("error", timeout=CROSS) == revocation(reason)
+    for event in gone:
+        await asyncio.wait_for(event.wait(), CROSS)
+    assert not any(device.client.connected for device in devices)
+
+
 async def test_logout_closes_the_users_sockets_on_both_instances(
-    cluster: Cluster, sockets: Sockets
+    cluster: Cluster, sockets: Clients
 ) -> None:
     (alice, bob), room = friends(cluster, "alice", "bob")
-    a = await sockets.connect(cluster.one, alice)
-    b1 = await sockets.connect(cluster.one, bob)
-    b2 = await sockets.connect(cluster.two, bob)
-    gone1, gone2 = on_disconnect(b1), on_disconnect(b2)
+    a = await sockets.connect(alice, url=cluster.one.url)
+    b1 = await sockets.connect(bob, url=cluster.one.url)
+    b2 = await sockets.connect(bob, url=cluster.two.url)
+    gone = [on_disconnect(b1), on_disconnect(b2)]
 
     cluster.rest2.call("POST", "/api/auth/logout", {"refresh": bob.refresh}, token=bob.access)
-    revoked = revocation("logout")
-    assert await b1.wait_for("error", timeout=CROSS) == revoked
-    assert await b2.wait_for("error", timeout=CROSS) == revoked
-    await asyncio.wait_for(gone1.wait(), CROSS)
-    await asyncio.wait_for(gone2.wait(), CROSS)
-    assert not b1.client.connected and not b2.client.connected
+    await revoked_and_closed("logout", [b1, b2], gone)
 
     # Bob's last socket anywhere is gone; alice, untouched, sees him leave.
     assert a.client.connected
@@ -488,23 +476,19 @@ def admin_deactivate(base_url: str, username: str, user_id: int) -> str:
 
 
 async def test_admin_deactivation_closes_the_users_sockets_on_both_instances(
-    cluster: Cluster, sockets: Sockets
+    cluster: Cluster, sockets: Clients
 ) -> None:
     (alice, carol), _room = friends(cluster, "alice", "carol")
-    a = await sockets.connect(cluster.two, alice)
-    c1 = await sockets.connect(cluster.one, carol)
-    c2 = await sockets.connect(cluster.two, carol)
-    gone1, gone2 = on_disconnect(c1), on_disconnect(c2)
+    a = await sockets.connect(alice, url=cluster.two.url)
+    c1 = await sockets.connect(carol, url=cluster.one.url)
+    c2 = await sockets.connect(carol, url=cluster.two.url)
+    gone = [on_disconnect(c1), on_disconnect(c2)]
 
     page = await asyncio.to_thread(
         admin_deactivate, cluster.one.url, cluster.admin_username, carol.id
     )
     assert "Deactivated 1 user(s)." in page
-    revoked = revocation("deactivated")
-    assert await c1.wait_for("error", timeout=CROSS) == revoked
-    assert await c2.wait_for("error", timeout=CROSS) == revoked
-    await asyncio.wait_for(gone1.wait(), CROSS)
-    await asyncio.wait_for(gone2.wait(), CROSS)
+    await revoked_and_closed("deactivated", [c1, c2], gone)
     assert (await connect_error(cluster.two.url, carol.access))["code"] == "user_inactive"
     assert (await connect_error(cluster.one.url, carol.access))["code"] == "user_inactive"
     assert a.client.connected and a.received("error") == []
