@@ -6,14 +6,16 @@ class names a limit in settings.BANTER["RATE_LIMITS"].
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from banter.notifications import handlers as notifications
 from banter.realtime import cluster
 from banter.realtime.auth import auth_refresh
 from banter.realtime.dispatch import EventSpec
 from calls import handlers as calls
 from calls.sweeper import run_call_sweeper
+from chat import bench, receipts, typing
 from chat import handlers as chat
-from chat import receipts, typing
 from chat.recovery import RoomEventRecovery, run_room_event_pruner
 from presence import handlers as presence
 
@@ -36,6 +38,9 @@ EVENTS: dict[str, EventSpec] = {
     "notifications:read": EventSpec(notifications.notifications_read),
     "auth:refresh": EventSpec(auth_refresh),
 }
+if settings.BANTER["BENCH_EVENTS"]:
+    # `make bench` only: a room broadcast without persistence (chat/bench.py).
+    EVENTS["bench:send"] = EventSpec(bench.bench_send, "message")
 
 # Run in order when a socket connects: ON_CONNECT after authentication and before the
 # CONNECT reply (subscriptions), ON_CONNECTED after the reply (emits, announcements);

@@ -294,6 +294,9 @@ BANTER: dict[str, Any] = {
     # flight when the connection dropped is not lost (the client may get it twice: it
     # de-duplicates by message id). 0 turns it off.
     "RECOVERY_LOOKBACK": env_float("RECOVERY_LOOKBACK", 0.5),
+    # `make bench` only: registers `bench:send`, a room broadcast that stores nothing
+    # (chat/bench.py), to compare the transport with servers that do not persist.
+    "BENCH_EVENTS": env_bool("BENCH_EVENTS", False),
     "TYPING_TIMEOUT": env_float("TYPING_TIMEOUT", 5.0),
     "TYPING_REBROADCAST": env_float("TYPING_REBROADCAST", 3.0),
     # mark-read: at most one write + message-read broadcast per user/room per interval.
