@@ -50,6 +50,8 @@ def cluster_settings(prefix: str) -> dict[str, str]:
         "REDIS_PREFIX": f"{prefix}-{uuid.uuid4().hex[:8]}",
         "PRESENCE_OFFLINE_GRACE": str(GRACE),
         "TYPING_TIMEOUT": str(TYPING_TIMEOUT),
+        # The fan-out test sends 500 messages from one user.
+        "RATE_LIMIT_MESSAGE": "100000/60/1000",
     }
 
 
@@ -160,6 +162,44 @@ def profile(api: RestClient, viewer: User, user: User) -> dict[str, Any]:
 
 
 # -- messages --------------------------------------------------------------------------------
+
+
+async def test_500_messages_reach_20_subscribers_on_both_instances_in_seq_order(
+    cluster: Cluster, sockets: Clients
+) -> None:
+    # RELIABILITY.md "Nothing lost" 1: every subscriber gets 500/500, consecutive seq, no
+    # gap, no duplicate, whichever instance it is on.
+    (sender, *members), room = friends(cluster, "sender", *(f"sub{i}" for i in range(20)))
+    a = await sockets.connect(sender, url=cluster.one.url)
+    subscribers = [
+        await sockets.connect(member, url=(cluster.one, cluster.two)[index % 2].url)
+        for index, member in enumerate(members)
+    ]
+    total, window = 500, 25
+    for start in range(0, total, window):
+        acks = await asyncio.gather(
+            *(
+                a.call(
+                    "send-message",
+                    {"roomId": room["id"], "content": f"m{n}", "clientId": f"fan-{n}"},
+                )
+                for n in range(start, start + window)
+            )
+        )
+        for ack in acks:
+            ok(ack)
+
+    def seqs(client: RecordingClient) -> list[int]:
+        return [m["seq"] for m in client.received("message-received") if m["roomId"] == room["id"]]
+
+    deadline = time.monotonic() + CROSS
+    while time.monotonic() < deadline:
+        if all(len(seqs(s)) >= total for s in subscribers):
+            break
+        await asyncio.sleep(0.05)
+    await settle()
+    for index, subscriber in enumerate(subscribers):
+        assert seqs(subscriber) == list(range(1, total + 1)), f"subscriber {index}"
 
 
 async def test_message_lifecycle_crosses_instances(cluster: Cluster, sockets: Clients) -> None:
