@@ -114,6 +114,7 @@ class _LiveGauges(Collector):
     def __init__(self) -> None:
         self.connections: Callable[[], dict[str, int]] | None = None
         self.health: dict[str, Callable[[], bool | None]] = {}
+        self.sizes: dict[str, tuple[str, Callable[[], int]]] = {}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         connections = GaugeMetricFamily(
@@ -128,6 +129,8 @@ class _LiveGauges(Collector):
             if value is None:
                 continue  # the part is not configured (no Redis on the embedded default)
             yield GaugeMetricFamily(f"banter_{name}_up", f"1 when {name} answered.", value=value)
+        for name, (documentation, size) in sorted(self.sizes.items()):
+            yield GaugeMetricFamily(f"banter_{name}", documentation, value=size())
 
     def describe(self) -> list[Any]:
         return []  # computed at scrape time; nothing to describe up front
@@ -140,6 +143,12 @@ REGISTRY.register(LIVE)
 def set_connection_source(source: Callable[[], dict[str, int]]) -> None:
     """Where the open-connection gauge reads its counts (the Engine.IO server)."""
     LIVE.connections = source
+
+
+def set_size_source(name: str, documentation: str, size: Callable[[], int]) -> None:
+    """A `banter_<name>` gauge read at scrape time: what must return to its baseline when
+    clients come and go (a leak shows as a gauge that only grows)."""
+    LIVE.sizes[name] = (documentation, size)
 
 
 def set_health_source(name: str, check: Callable[[], bool | None]) -> None:

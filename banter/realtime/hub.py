@@ -96,9 +96,21 @@ class Hub:
             await self.layer.group_add(CLUSTER_GROUP, self.channel_name)
         except Exception:
             self._layer_failed("group_add", "channel layer unreachable at start")
+        metrics.set_size_source(
+            "event_loop_tasks", "Tasks on the serving event loop.", self._task_count
+        )
+        metrics.set_size_source(
+            "hub_groups", "Groups this process is subscribed to (rooms, users).", self._group_count
+        )
         loops = (self._receive_loop(), self._publish_loop(), self._refresh_loop())
         for coroutine in (*loops, self._watch_loop()):
             self._tasks.append(self.loop.create_task(coroutine))
+
+    def _task_count(self) -> int:
+        return len(asyncio.all_tasks(self.loop))
+
+    def _group_count(self) -> int:
+        return len(self._local)
 
     async def stop(self) -> None:
         self.running = False
