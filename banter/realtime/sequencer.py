@@ -33,7 +33,7 @@ from banter.ops import metrics
 logger = logging.getLogger("banter.realtime.sequencer")
 
 FILL_DELAY = 0.2  # long enough for a live copy that is merely late, short next to a human
-MAX_HELD = 1000  # per group: beyond it the gap is given up rather than memory
+MAX_HELD = 1000  # seqs held per group: beyond it the gap is given up rather than memory
 
 # (group, after offset, first seq wanted, seq to stop before or None for all) ->
 # (offset, seq, encoded frame) of the group's sequenced events, in seq order.
@@ -77,14 +77,14 @@ class Sequencer:
             self._deliver(message)
             return
         if seq == stream.next_seq:
-            gap = bool(stream.held)
             self._pass(stream, message)
-            self._release(group, stream)
-            if gap and not stream.held:
-                metrics.SEQUENCE_GAPS.labels("live").inc()
+            if stream.held:  # the common case (nothing held) stops here
+                self._release(group, stream)
+                if not stream.held:
+                    metrics.SEQUENCE_GAPS.labels("live").inc()
             return
         stream.held.setdefault(seq, []).append(message)
-        if sum(map(len, stream.held.values())) > MAX_HELD:
+        if len(stream.held) > MAX_HELD:
             self._skip_gap(group, stream)
         elif stream.timer is None and not stream.filling:
             stream.timer = self._loop.call_later(self.fill_delay, self._start_fill, group)
