@@ -9,7 +9,7 @@ CHROMIUM := /usr/bin/chromium
 SOCKETIO_DIST := node_modules/socket.io-client/dist
 WEB_VENDOR := banter/web/static/web/vendor
 
-.PHONY: run test lint fmt node-deps web-assets browser-deps migrate seed clean conformance chaos
+.PHONY: run test lint fmt node-deps web-assets browser-deps migrate seed clean conformance chaos bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,17 @@ conformance: migrate
 # CHAOS_ARGS="--clients 40 --rooms 8 --duration 30").
 chaos: $(STAMP) node-deps
 	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+
+# Banter against the python-socketio reference under one load generator, server and generator
+# pinned to their own cores (bench/run.py; docs/benchmarks.md). About 25 minutes; e.g.
+# BENCH_ARGS="--quick" or BENCH_ARGS="--scenarios sweep --servers banter,reference".
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(BIN)/python -m pip install -q -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) node-deps
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,203 @@
+"""The report of a `make bench` run: markdown tables (report.md) and latency plots (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_fmt(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _lat(row: dict[str, Any], name: str, key: str) -> Any:
+    value = row.get(name)
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def write_report(results: list[dict[str, Any]], out: Path) -> None:
+    lines: list[str] = []
+    if results:
+        meta = results[0]
+        lines += [
+            f"Run {meta['date']}, commit {meta['commit']}, {meta['cpu']} ({meta['cores']} cores), "
+            f"Python {meta['python']}, Node {meta['node']}. Server on core 0, generator on core 1.",
+            "",
+        ]
+    idle = [r for r in results if r.get("scenario") == "idle" and "error" not in r]
+    if idle:
+        lines += ["### Idle connections", ""]
+        lines += _table(
+            [
+                "server",
+                "connections",
+                "connected",
+                "still up",
+                "MB / 1000 (over baseline)",
+                "peak RSS MB",
+                "ping lateness p99 ms",
+                "probe RTT p50 / p99 ms",
+                "server CPU",
+            ],
+            [
+                [
+                    r["server"],
+                    r["clients"],
+                    r["connected"],
+                    r.get("stillConnected"),
+                    r["mbPer1000"],
+                    r["peakRssMb"],
+                    _lat(r, "pingLateness", "p99"),
+                    f"{_fmt(_lat(r, 'probeRtt', 'p50'))} / {_fmt(_lat(r, 'probeRtt', 'p99'))}",
+                    r.get("serverCpu"),
+                ]
+                for r in idle
+            ],
+        )
+    chat = [r for r in results if r.get("scenario") in ("chat", "sweep-step") and "error" not in r]
+    if chat:
+        lines += ["### Chat (1000 connections, rooms of 10)", ""]
+        lines += _table(
+            [
+                "server",
+                "step",
+                "msgs/s",
+                "deliveries/s",
+                "delivery p50 / p90 / p99 / max ms",
+                "ack p50 / p99 ms",
+                "lost",
+                "dupes",
+                "server CPU",
+                "generator CPU",
+                "ok",
+            ],
+            [
+                [
+                    r["server"],
+                    r["label"],
+                    r.get("rate"),
+                    r.get("deliveriesPerSecond"),
+                    " / ".join(_fmt(_lat(r, "delivery", k)) for k in ("p50", "p90", "p99", "max")),
+                    " / ".join(_fmt(_lat(r, "ack", k)) for k in ("p50", "p99")),
+                    r.get("lost"),
+                    r.get("duplicates"),
+                    r.get("serverCpu"),
+                    r.get("generatorCpu"),
+                    ("yes" if r.get("sustained") else "NO")
+                    + (" (generator saturated)" if r.get("generatorSaturated") else ""),
+                ]
+                for r in chat
+            ],
+        )
+    sweeps = [r for r in results if r.get("scenario") == "sweep"]
+    if sweeps:
+        reference = next(
+            (r["maxDeliveriesPerSecond"] for r in sweeps if r["server"] == "reference"), None
+        )
+        lines += ["### Max sustainable (p99 <= 100 ms, nothing lost)", ""]
+        lines += _table(
+            ["server", "msgs/s", "deliveries/s", "p99 ms", "server CPU", "vs reference"],
+            [
+                [
+                    r["server"],
+                    r.get("maxRate"),
+                    r.get("maxDeliveriesPerSecond"),
+                    r.get("p99AtMax"),
+                    r.get("serverCpuAtMax"),
+                    f"{r['maxDeliveriesPerSecond'] / reference:.2f}x"
+                    if reference and r.get("maxDeliveriesPerSecond")
+                    else "-",
+                ]
+                for r in sweeps
+            ],
+        )
+    other = [r for r in results if r.get("scenario") in ("typing", "presence")]
+    if other:
+        lines += ["### Typing and presence", ""]
+        lines += _table(
+            ["scenario", "events", "delivered", "lost", "p50 ms", "p99 ms", "max ms"],
+            [
+                [
+                    r["scenario"],
+                    r.get("sent", r.get("leavers")),
+                    r.get("delivered"),
+                    r.get("lost"),
+                    *(
+                        _lat(r, "typing" if r["scenario"] == "typing" else "offline", k)
+                        for k in ("p50", "p99", "max")
+                    ),
+                ]
+                for r in other
+            ],
+        )
+    errors = [r for r in results if "error" in r]
+    if errors:
+        lines += ["### Runs that failed", ""]
+        lines += [f"- {r['scenario']} on {r['server']}: {r['error']}" for r in errors] + [""]
+    (out / "report.md").write_text("\n".join(lines))
+    plot(results, out)
+
+
+def plot(results: list[dict[str, Any]], out: Path) -> None:
+    """Per server: delivery p50/p99 per second of each chat step, and p99 against load."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    steps = [r for r in results if r.get("scenario") in ("chat", "sweep-step") and "error" not in r]
+    if not steps:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    by_server: dict[str, list[dict[str, Any]]] = {}
+    for row in steps:
+        if row.get("scenario") == "sweep-step":
+            by_server.setdefault(row["server"], []).append(row)
+    for server, rows in by_server.items():
+        xs = [r["deliveriesPerSecond"] for r in rows]
+        axes[0].plot(
+            xs, [_lat(r, "delivery", "p99") for r in rows], marker="o", label=f"{server} p99"
+        )
+        axes[0].plot(
+            xs,
+            [_lat(r, "delivery", "p50") for r in rows],
+            linestyle="--",
+            alpha=0.6,
+            label=f"{server} p50",
+        )
+    axes[0].axhline(100, color="red", linewidth=0.8)
+    axes[0].set_xlabel("deliveries/s")
+    axes[0].set_ylabel("delivery latency ms")
+    axes[0].set_yscale("log")
+    axes[0].set_title("Latency against load (sweep)")
+    axes[0].legend(fontsize=7)
+    for row in steps:
+        if row.get("scenario") != "chat":
+            continue
+        timeline = [t for t in row.get("timeline", []) if t and t.get("count")]
+        axes[1].plot(
+            [t["second"] for t in timeline],
+            [t["p99"] for t in timeline],
+            label=f"{row['server']} p99 @ {row['rate']}/s",
+        )
+    axes[1].set_xlabel("second of the run")
+    axes[1].set_ylabel("delivery p99 ms")
+    axes[1].set_title("Chat run, p99 per second")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "latency.png", dpi=110)
+    plt.close(fig)
