@@ -1,4 +1,4 @@
-# Banter application image: one daphne process per container (scale by running more
+# Banter application image: one server process (uvicorn on uvloop; ASGI_SERVER=daphne for daphne) per container (scale by running more
 # containers behind the proxy, see docker-compose.yml).
 FROM python:3.11-slim-bookworm
 

@@ -34,7 +34,13 @@ EXIT_SLACK = 2  # the process must be gone within SHUTDOWN_TIMEOUT + EXIT_SLACK 
 RECONNECT_WITHIN = 10.0
 
 
-def start_serve(database_url: str, log_dir: Path, port: int, name: str) -> LiveServer:
+# The default server and daphne, which stays supported (`serve --server daphne`).
+SERVERS = pytest.mark.parametrize("asgi_server", ["uvicorn", "daphne"])
+
+
+def start_serve(
+    database_url: str, log_dir: Path, port: int, name: str, asgi_server: str = "uvicorn"
+) -> LiveServer:
     server = LiveServer(
         [
             sys.executable,
@@ -46,8 +52,8 @@ def start_serve(database_url: str, log_dir: Path, port: int, name: str) -> LiveS
             str(SHUTDOWN_TIMEOUT),
         ],
         port=port,
-        env=server_env(database_url, port),
-        log_path=log_dir / f"{name}-{port}.log",
+        env=server_env(database_url, port, ASGI_SERVER=asgi_server),
+        log_path=log_dir / f"{name}-{asgi_server}-{port}.log",
         cwd=ROOT,
     )
     return server.start(timeout=30)
@@ -114,11 +120,12 @@ class WatchedClient:
                     await asyncio.wait_for(self._changed.wait(), 0.05)
 
 
+@SERVERS
 async def test_sigterm_makes_python_clients_reconnect_to_the_next_instance(
-    e2e_database: str, tmp_path: Path
+    e2e_database: str, tmp_path: Path, asgi_server: str
 ) -> None:
     port = free_port()
-    first = start_serve(e2e_database, tmp_path, port, "first")
+    first = start_serve(e2e_database, tmp_path, port, "first", asgi_server)
     second: LiveServer | None = None
     clients: list[WatchedClient] = []
     try:
@@ -186,12 +193,13 @@ for (const transport of cfg.transports) {
 """
 
 
+@SERVERS
 async def test_sigterm_makes_node_clients_reconnect_to_the_next_instance(
-    e2e_database: str, tmp_path: Path
+    e2e_database: str, tmp_path: Path, asgi_server: str
 ) -> None:
     node = require_node()
     port = free_port()
-    first = start_serve(e2e_database, tmp_path, port, "node-first")
+    first = start_serve(e2e_database, tmp_path, port, "node-first", asgi_server)
     second: LiveServer | None = None
     process: asyncio.subprocess.Process | None = None
     try:

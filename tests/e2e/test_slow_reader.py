@@ -1,6 +1,7 @@
 """Backpressure, end to end: a reader that stops reading is disconnected, memory stays bounded.
 
-One room on a live `manage.py serve` instance (embedded default, and on Redis), with:
+One room on a live `manage.py serve` instance on Redis, served by uvicorn (the default) and by
+daphne, with:
 
 - a "slow" member: a raw WebSocket (tiny SO_RCVBUF) that completes the Engine.IO/Socket.IO
   handshake, reads one room message, and then never reads again;
@@ -11,8 +12,9 @@ One room on a live `manage.py serve` instance (embedded default, and on Redis), 
 The server must close the slow reader within 30 s of the flood starting (its unsent output
 exceeds banter.realtime.engine.EngineConfig.max_buffered_bytes), count it in
 `banter_slow_reader_disconnects_total`, and keep its RSS bounded. What it holds for the slow
-reader is capped (8 MiB in the engine's outbox, at most transport_high_water plus a frame in
-daphne's transport), not the size of the flood: before the WebSocket writer watched daphne's
+reader is capped (8 MiB in the engine's outbox, plus what the server's transport holds: below
+uvicorn's high-water mark, where its send waits, or at most transport_high_water plus a frame
+in daphne's), not the size of the flood: before the WebSocket writer watched daphne's
 transport, every frame went straight into Twisted's unbounded write buffer (measured: 25 MB
 after 30 s of this flood, RSS +34 MiB and climbing, no disconnect), where the cap never saw it.
 """
@@ -71,7 +73,9 @@ SLOW_READER_METRIC = "banter_slow_reader_disconnects_total"
 
 # One backend: the cap lives in the engine and transport, below the channel layer, and a run
 # takes most of a minute (the in-memory layer behaved the same: docs/guarantees.md).
-@pytest.fixture(scope="module", params=["redis"])
+# Both servers: the default (uvicorn, whose WebSocket send waits while its transport is full)
+# and daphne (whose send never waits; the writer watches Twisted's buffer instead).
+@pytest.fixture(scope="module", params=["redis-uvicorn", "redis-daphne"])
 def flood_server(
     request: pytest.FixtureRequest, e2e_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
@@ -81,7 +85,8 @@ def flood_server(
         # The shutdown hooks wait out the offline grace: keep stop() well within its 5 s.
         "PRESENCE_OFFLINE_GRACE": "1",
     }
-    if request.param == "redis":
+    extra["ASGI_SERVER"] = request.param.split("-")[1]
+    if request.param.startswith("redis"):
         extra["REDIS_URL"] = require_redis()
         extra["REDIS_PREFIX"] = f"banter-e2e-{uuid.uuid4().hex[:8]}"
     server = start_banter(
