@@ -217,6 +217,7 @@ class Bench:
             AUTH_EXPIRY_GRACE="30",
             MAX_CONNECTIONS_PER_PROCESS="20000",
         )
+        env.update(self.args.env)
         for name in ("DEFAULT", "MESSAGE", "TYPING", "JOIN", "READ", "PRESENCE"):
             env[f"RATE_LIMIT_{name}"] = OPEN_LIMITS
         return env
@@ -490,7 +491,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--serve-args", default="", help="extra `manage.py serve` arguments for Banter"
     )
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=VALUE for the Banter servers"
+    )
     args = parser.parse_args(argv)
+    args.env = dict(item.split("=", 1) for item in args.env)
     if args.quick:
         args.hold = min(args.hold, 15.0)
         args.step = min(args.step, 6.0)
