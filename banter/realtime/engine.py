@@ -27,6 +27,8 @@ logger = logging.getLogger("banter.realtime.engine")
 WebSocketSend = Callable[[str | bytes], Awaitable[None]]
 # Closes the WebSocket with this close code (1000 normally; 1012 when the server drains).
 WebSocketClose = Callable[[int], Awaitable[None]]
+# Writes a frame at once if the connection can take it (True), else leaves it (False).
+DirectWrite = Callable[[str | bytes], bool]
 # Bytes already handed to the WebSocket's transport that the peer has not taken yet (they
 # wait in the server's write buffer because the peer's TCP window is full).
 TransportBacklog = Callable[[], int]
@@ -100,6 +102,10 @@ class EngineSocket:
         self._ready = asyncio.Event()
         self._ws_send: WebSocketSend | None = None
         self._backlog: TransportBacklog | None = None
+        self._write_now: DirectWrite | None = None
+        # The writer holds frames taken from the outbox and not yet written: a frame that
+        # comes meanwhile must queue behind them, not be written directly.
+        self._writing = False
         self._ws_close: WebSocketClose | None = None
         self._writer: asyncio.Task[None] | None = None
         self._poll_pending = False
@@ -144,6 +150,9 @@ class EngineSocket:
     def send_frame(self, frame: str | bytes) -> None:
         """Queue one encoded Engine.IO frame (text "4...", "2", or raw bytes for binary)."""
         if self.closed:
+            return
+        write_now = self._write_now
+        if write_now is not None and not self._outbox and not self._writing and write_now(frame):
             return
         self._outbox.append(frame)
         self._outbox_bytes += held_bytes(frame)
@@ -207,15 +216,24 @@ class EngineSocket:
     # -- WebSocket transport -----------------------------------------------------------
 
     def attach_websocket(
-        self, send: WebSocketSend, close: WebSocketClose, backlog: TransportBacklog | None = None
+        self,
+        send: WebSocketSend,
+        close: WebSocketClose,
+        backlog: TransportBacklog | None = None,
+        write_now: DirectWrite | None = None,
     ) -> None:
         """Make a WebSocket the active transport (new session, or the end of an upgrade).
 
         `send` may return before the peer has the bytes (daphne's only buffers them): given
         `backlog`, the writer holds frames back while the transport is full, so a reader that
         stops reading fills the outbox and trips the slow-reader cap instead of growing the
-        transport's buffer without bound."""
+        transport's buffer without bound.
+
+        Given `write_now` (wire.py), a frame is written synchronously whenever nothing is
+        queued before it and the transport takes it at once: no writer wake-up per delivery.
+        The writer task remains for what had to wait."""
         self._ws_send = send
+        self._write_now = write_now
         self._ws_close = close
         self._backlog = backlog
         self.transport = "websocket"
@@ -241,8 +259,12 @@ class EngineSocket:
                     # One frame at a time (limit 0 still takes one), so the transport never
                     # holds more than high_water plus a frame.
                     frames = [] if self.closed else self._take_all(0)
-                for frame in frames:
-                    await send(frame)
+                self._writing = True
+                try:
+                    for frame in frames:
+                        await send(frame)
+                finally:
+                    self._writing = False
         except asyncio.CancelledError:
             raise
         except Exception:

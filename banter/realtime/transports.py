@@ -26,6 +26,7 @@ from banter.realtime.codec import ProtocolError, engine_decode_payload
 from banter.realtime.engine import EngineConfig, EngineServer, EngineSocket, RequestInfo
 from banter.realtime.socketio import Namespace, SocketIOServer
 from banter.realtime.tasks import spawn
+from banter.realtime.wire import direct_writer
 
 logger = logging.getLogger("banter.realtime.transports")
 
@@ -373,6 +374,18 @@ class EngineWebSocketConsumer(AsyncConsumer):
         self.session: EngineSocket | None = None
         self.upgrading = False
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Channels' loop (await_many_dispatch) makes a task and an asyncio.wait per inbound
+        # message to serve a channel-layer channel too; this consumer has none (the hub
+        # subscribes once per process), so a plain receive loop does the same work.
+        self.scope = scope
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes old DB connections before every message (a thread hop). Frames
         # never touch the database here; handlers that do wrap their own calls.
@@ -409,7 +422,12 @@ class EngineWebSocketConsumer(AsyncConsumer):
         await self.send({"type": "websocket.accept"})
         self.realtime._websockets.add(self)
         session.send_frame(session.open_packet())
-        session.attach_websocket(self._send_frame, self._close, transport_backlog(self.base_send))
+        session.attach_websocket(
+            self._send_frame,
+            self._close,
+            transport_backlog(self.base_send),
+            direct_writer(self.base_send),
+        )
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         session = self.session
@@ -434,7 +452,10 @@ class EngineWebSocketConsumer(AsyncConsumer):
         elif frame == "5" and session.upgrading and not session.closed:
             self.upgrading = False
             session.attach_websocket(
-                self._send_frame, self._close, transport_backlog(self.base_send)
+                self._send_frame,
+                self._close,
+                transport_backlog(self.base_send),
+                direct_writer(self.base_send),
             )
         else:
             self.session = None
