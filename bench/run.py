@@ -309,7 +309,7 @@ class Bench:
             with self.server(kind, count) as (urls, users):
                 base = sum(rss_bytes(pid) for pid in self.current_pids)
                 config = self.base_config(kind, users.clients(count, urls), "idle")
-                config.update(hold=self.args.hold, probes=10, connectRate=1000)
+                config.update(hold=self.args.hold, probes=10, connectRate=self.args.connect_rate)
                 config["pingInterval"] = 25
                 with Sampler(self.current_pids) as sampler:
                     result = self.generate(config, f"{kind.name}-idle-{count}")
@@ -365,7 +365,7 @@ class Bench:
     def sweep(self, kind: ServerKind) -> None:
         best: dict[str, Any] | None = None
         with self.server(kind, self.args.clients) as (urls, users):
-            for rate in self.args.sweep_rates:
+            for rate in self.sweep_rates(kind):
                 label = f"{kind.name}-sweep-{rate}"
                 row = self.chat_step(kind, urls, users, rate, label)
                 self.record({"scenario": "sweep-step", "label": f"sweep {rate}/s", **row})
@@ -384,6 +384,15 @@ class Bench:
                 "serverCpuAtMax": best["serverCpu"] if best else None,
             }
         )
+
+    def sweep_rates(self, kind: ServerKind) -> list[int]:
+        if self.args.sweep_rates:
+            return list(self.args.sweep_rates)
+        if kind.send_event == "send-message":  # persisted: a database write per message
+            return [100, 200, 300, 400, 500, 600, 800, 1000, 1200]
+        if kind.name == "reference":
+            return [400, 600, 800, 1000, 1200, 1400, 1600, 2000]
+        return [1000, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000]
 
     def typing(self, kind: ServerKind) -> None:
         with self.server(kind, self.args.clients) as (urls, users):
@@ -471,7 +480,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=int, default=1000, help="chat: messages/s in total")
     parser.add_argument("--step", type=float, default=10.0, help="seconds per chat/sweep step")
     parser.add_argument(
-        "--sweep-rates", default="500,1000,1500,2000,3000,4000,5000,6000,7000,8000,10000"
+        "--sweep-rates", default="", help="messages/s per step (default: by server kind)"
+    )
+    parser.add_argument(
+        "--connect-rate",
+        type=int,
+        default=250,
+        help="idle: new connections a second (every connect reads the database on Banter)",
     )
     parser.add_argument("--settle", type=float, default=4.0, help="seconds after connecting")
     parser.add_argument("--typing-rate", type=int, default=500)
@@ -500,7 +515,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.hold = min(args.hold, 15.0)
         args.step = min(args.step, 6.0)
     args.idle_counts = [int(n) for n in args.idle_counts.split(",")]
-    args.sweep_rates = [int(n) for n in args.sweep_rates.split(",")]
+    args.sweep_rates = [int(n) for n in args.sweep_rates.split(",") if n]
     args.serve_args = args.serve_args.split()
     return args
 

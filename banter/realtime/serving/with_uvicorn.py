@@ -86,6 +86,8 @@ def config_for(application: Callable[..., Any], options: dict[str, Any]) -> uvic
         # The drain already closed sockets and waited for requests.
         timeout_graceful_shutdown=1,
         timeout_keep_alive=5,
+        # Room for a reconnect storm (the kernel caps it at net.core.somaxconn).
+        backlog=4096,
     )
 
 
