@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from banter.accounts.events import user_summary_payload as user_payload
@@ -232,10 +232,8 @@ def message_send(
         reply_to_id = check_reference_id(reply_to_id, field="replyTo")
     room_id = membership_get(sender, room_id).room_id
 
-    if client_id is not None:
-        existing = _message_by_client_id(sender, client_id, room_id=room_id)
-        if existing is not None:
-            return existing, False
+    # A repeated clientId is found by the unique (sender, client_id) constraint below, not
+    # by a lookup first: retries are rare, and the lookup was a query on every send.
     if (
         reply_to_id is not None
         and not Message.objects.filter(pk=reply_to_id, room_id=room_id).exists()
@@ -371,9 +369,18 @@ def _notify_mentions(message: Message) -> None:
 def _next_seq(room_id: int) -> int:
     # The UPDATE holds the room row's lock until commit, so concurrent senders of one room
     # queue here on PostgreSQL and each reads back its own value (SQLite's IMMEDIATE
-    # transactions serialise all writers anyway). Callers hold a transaction.
-    Room.objects.filter(pk=room_id).update(last_seq=F("last_seq") + 1)
-    return Room.objects.values_list("last_seq", flat=True).get(pk=room_id)
+    # transactions serialise all writers anyway). Callers hold a transaction. One statement
+    # (RETURNING: PostgreSQL, SQLite >= 3.35) instead of an UPDATE and a SELECT.
+    table = connection.ops.quote_name(Room._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq",
+            [room_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise not_found("Room not found")
+    return int(row[0])
 
 
 def _message_by_client_id(sender: User, client_id: str, *, room_id: int) -> Message | None:

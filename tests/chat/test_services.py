@@ -365,6 +365,9 @@ class TestMessageSend:
         assert again.pk == first.pk
         assert Message.objects.count() == 1
         assert len(events_named(sent, events.MESSAGE_RECEIVED)) == 1
+        # The retry's seq bump was rolled back with its insert: seqs stay gapless.
+        after, _ = services.message_send(sender=member, room_id=room.pk, content="next")
+        assert (first.seq, after.seq) == (1, 2)
 
     def test_client_ids_are_per_sender(self, room: Room, member: User, admin: User) -> None:
         services.message_send(sender=member, room_id=room.pk, content="a", client_id="same")
