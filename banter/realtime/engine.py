@@ -169,6 +169,8 @@ class EngineSocket:
             self.close("slow reader", flush=False)
             return
         self._ready.set()
+        if self._writer is None:
+            self._start_writer()
 
     def _take_all(self, limit: int | None = None) -> list[str | bytes]:
         taken: list[str | bytes] = []
@@ -239,7 +241,14 @@ class EngineSocket:
         self.transport = "websocket"
         self.upgrading = False
         self._ready.set()  # a GET still parked returns "6" (see poll); the writer takes frames
-        self._writer = self._loop.create_task(self._write_loop(send, backlog))
+        if write_now is None or self._outbox:
+            self._start_writer()
+
+    def _start_writer(self) -> None:
+        # With direct writes most connections never queue a frame: their writer task (a task
+        # and a coroutine frame per connection) is only made for the first frame that waits.
+        if self._writer is None and self._ws_send is not None and not self.closed:
+            self._writer = self._loop.create_task(self._write_loop(self._ws_send, self._backlog))
 
     async def _write_loop(self, send: WebSocketSend, backlog: TransportBacklog | None) -> None:
         high_water = self.config.transport_high_water
@@ -339,8 +348,9 @@ class EngineSocket:
 
     async def _close_websocket(self, flush: bool, code: int) -> None:
         writer = self._writer
-        if writer is not None and flush and self._ws_send is not None:
-            writer.cancel()
+        if flush and self._ws_send is not None:
+            if writer is not None:
+                writer.cancel()
             try:
                 for frame in self._take_all():
                     await self._ws_send(frame)
