@@ -84,6 +84,10 @@ def held_bytes(frame: str | bytes) -> int:
     return sys.getsizeof(frame)
 
 
+# The shared empty outbox; only send_frame appends, and never to this one.
+_NO_FRAMES: deque[str | bytes] = deque()
+
+
 class EngineSocket:
     def __init__(
         self, server: EngineServer, sid: str, transport: str, request: RequestInfo
@@ -97,7 +101,9 @@ class EngineSocket:
         self.closed = False
         self.close_reason = ""
         self.upgrading = False
-        self._outbox: deque[str | bytes] = deque()
+        # Frames waiting for the transport. Most WebSocket frames are written directly and
+        # never queue: an idle connection shares the empty _NO_FRAMES (a deque is 600 bytes).
+        self._outbox: deque[str | bytes] = _NO_FRAMES
         self._outbox_bytes = 0  # held_bytes() of the frames in _outbox
         self._ready = asyncio.Event()
         self._ws_send: WebSocketSend | None = None
@@ -154,6 +160,8 @@ class EngineSocket:
         write_now = self._write_now
         if write_now is not None and not self._outbox and not self._writing and write_now(frame):
             return
+        if self._outbox is _NO_FRAMES:
+            self._outbox = deque()
         self._outbox.append(frame)
         self._outbox_bytes += held_bytes(frame)
         if self._outbox_bytes > self.config.max_buffered_bytes:
@@ -185,6 +193,7 @@ class EngineSocket:
             taken.append(frame)
         self._outbox_bytes -= held
         if not self._outbox:
+            self._outbox = _NO_FRAMES
             self._ready.clear()
         return taken
 

@@ -44,6 +44,7 @@ class ConnectRefused(Exception):
 # Frames held for a socket until its CONNECT reply, and recovery offsets remembered per socket.
 MAX_HELD_FRAMES = 1000
 MAX_OFFSETS_KEPT = 2048
+RECENT_DEDUPE_KEYS = 8  # dedupe keys of the last broadcasts a socket took
 
 
 class Namespace:
@@ -84,7 +85,8 @@ class Socket:
         self.identity: int | None = None
         # Dedupe keys of the last few broadcasts taken: an event sent to several groups this
         # socket is in (presence goes to every room of the user) reaches it once.
-        self._recent: deque[str] = deque(maxlen=8)
+        # A list, not a deque: an empty deque is 600 bytes, times 10,000 idle connections.
+        self._recent: list[str] = []
         # Recovery offsets of the recoverable events this socket was given (bounded, oldest
         # first): an event replayed and also delivered live, or delivered both through the
         # channel layer and by the local fallback, reaches the client once.
@@ -95,7 +97,8 @@ class Socket:
         # (offset, frame) to send right after the CONNECT reply: the events a recovering
         # client missed (set by the namespace's on_connect).
         self.replay: list[tuple[int, str]] = []
-        self._inbox: deque[tuple[Packet, int]] = deque()
+        # Made by the first event and dropped once drained (an idle socket holds none).
+        self._inbox: deque[tuple[Packet, int]] | None = None
         self.last_event_size = 0  # bytes on the wire of the event being handled
         self._worker: asyncio.Task[None] | None = None
         self._ack_ids = itertools.count(1)
@@ -150,6 +153,8 @@ class Socket:
                 if dedupe in self._recent:
                     return
                 self._recent.append(dedupe)
+                if len(self._recent) > RECENT_DEDUPE_KEYS:
+                    del self._recent[0]
             self.send_event_frame(message["frame"])
         else:
             self.handler.on_control(self, message)
@@ -200,14 +205,17 @@ class Socket:
     def _queue_event(self, packet: Packet, size: int) -> None:
         # Events of one socket are handled one at a time, in arrival order (a client's
         # send-message order matters), without blocking the transport reader.
+        if self._inbox is None:
+            self._inbox = deque()
         self._inbox.append((packet, size))
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
         try:
-            while self._inbox and self.connected:
-                packet, self.last_event_size = self._inbox.popleft()
+            inbox = self._inbox
+            while inbox and self.connected:
+                packet, self.last_event_size = inbox.popleft()
                 event, *args = packet.data
                 try:
                     await self.handler.on_event(self, event, args, packet.id)
@@ -217,6 +225,8 @@ class Socket:
             self._worker = None
             if self._inbox and self.connected:
                 self._worker = asyncio.get_running_loop().create_task(self._drain())
+            else:
+                self._inbox = None
 
     def _resolve_ack(self, packet: Packet) -> None:
         future = self._pending_acks.get(packet.id or -1)
@@ -226,7 +236,7 @@ class Socket:
     def _closed(self) -> None:
         self.connected = False
         self._held = None
-        self._inbox.clear()
+        self._inbox = None
         for future in self._pending_acks.values():
             if not future.done():
                 future.cancel()

@@ -69,12 +69,17 @@ class OriginPolicy:
         return host is not None and urlsplit(normalized).netloc == host.lower()
 
 
+# Handshake headers a session keeps (auth and logs); the rest (cookies, accept-*, websocket
+# keys) would cost hundreds of bytes per connection for nothing.
+KEPT_HEADERS = frozenset({"authorization", "user-agent", "x-forwarded-for"})
+
+
 def request_info(scope: Scope) -> RequestInfo:
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
     client = scope.get("client") or ("", 0)
     return RequestInfo(
-        headers=headers,
+        headers={name: value for name, value in headers.items() if name in KEPT_HEADERS},
         query=query,
         client_ip=str(client[0]),
         origin=headers.get("origin"),
@@ -421,13 +426,14 @@ class EngineWebSocketConsumer(AsyncConsumer):
         self.session = session
         await self.send({"type": "websocket.accept"})
         self.realtime._websockets.add(self)
-        session.send_frame(session.open_packet())
         session.attach_websocket(
             self._send_frame,
             self._close,
             transport_backlog(self.base_send),
             direct_writer(self.base_send),
         )
+        # After attaching: written directly, not queued for a writer task made just for it.
+        session.send_frame(session.open_packet())
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         session = self.session
