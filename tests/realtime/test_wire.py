@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side
 
 from banter.realtime import wire
@@ -18,7 +18,9 @@ def client_reading(data: bytes) -> list[tuple[Opcode, bytes]]:
     """What websockets' own client protocol (it checks framing strictly) makes of `data`."""
     client = Protocol(Side.CLIENT)  # open, past the handshake: only frames matter here
     client.receive_data(data)
-    return [(frame.opcode, bytes(frame.data)) for frame in client.events_received()]
+    frames = client.events_received()
+    assert all(isinstance(frame, Frame) for frame in frames)
+    return [(frame.opcode, bytes(frame.data)) for frame in frames if isinstance(frame, Frame)]
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 200_000])
