@@ -33,6 +33,7 @@ import { io } from "socket.io-client";
 import WebSocket from "ws";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const RUN_ID = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const now = () => performance.now();
 
 const clients = config.clients; // [{token, room, user}]
@@ -290,7 +291,9 @@ function messageText(sender, n, sentAt) {
 function sendPayload(index, text) {
   const room = clients[index].room;
   if (config.sendEvent === "send-message") {
-    return { roomId: room, content: text, clientId: `b${index}-${result.sentSeq++}` };
+    // Unique across runs: a clientId the room already has is a retry to the server, which
+    // answers with the stored message and broadcasts nothing (docs/protocol.md).
+    return { roomId: room, content: text, clientId: `b${RUN_ID}-${index}-${result.sentSeq++}` };
   }
   return { roomId: room, text, sentAt: 0 };
 }
