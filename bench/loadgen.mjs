@@ -28,7 +28,7 @@
 // and run.py flags such a run instead of blaming the server.
 
 import { readFileSync } from "node:fs";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
 
@@ -440,6 +440,10 @@ async function runIdle() {
     });
   });
   progress.phase = "hold";
+  // The generator's own event-loop stalls (its garbage collector with thousands of sockets)
+  // delay what it sees too: reported, so a late ping is not blamed on the server.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const probes = sockets.slice(0, config.probes || 0).filter((s) => s?.connected);
   const cpuStart = process.cpuUsage();
   const end = holdStart + config.hold * 1000;
@@ -461,6 +465,11 @@ async function runIdle() {
     stillConnected: sockets.filter((s) => s?.connected).length,
     pingLateness: pingLateness.summary(),
     probeRtt: probeRtt.summary(),
+    generatorLoopDelay: {
+      p50: round(loopDelay.percentile(50) / 1e6),
+      p99: round(loopDelay.percentile(99) / 1e6),
+      max: round(loopDelay.max / 1e6),
+    },
     generatorCpu: round((cpu.user + cpu.system) / 1000 / (config.hold * 1000)),
   });
 }

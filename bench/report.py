@@ -49,6 +49,7 @@ def write_report(results: list[dict[str, Any]], out: Path) -> None:
                 "peak RSS MB",
                 "ping lateness p99 ms",
                 "probe RTT p50 / p99 ms",
+                "generator loop delay p99 / max ms",
                 "server CPU",
             ],
             [
@@ -61,6 +62,8 @@ def write_report(results: list[dict[str, Any]], out: Path) -> None:
                     r["peakRssMb"],
                     _lat(r, "pingLateness", "p99"),
                     f"{_fmt(_lat(r, 'probeRtt', 'p50'))} / {_fmt(_lat(r, 'probeRtt', 'p99'))}",
+                    f"{_fmt(_lat(r, 'generatorLoopDelay', 'p99'))} / "
+                    f"{_fmt(_lat(r, 'generatorLoopDelay', 'max'))}",
                     r.get("serverCpu"),
                 ]
                 for r in idle

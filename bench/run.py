@@ -157,6 +157,13 @@ SERVER_KINDS = {
     "banter-redis-2": ServerKind(
         "banter-redis-2", "send-message", "message-received", "postgres", redis=True, processes=2
     ),
+    # The transport across processes: bench:send (no database write) through Redis.
+    "banter-redis-nodb": ServerKind(
+        "banter-redis-nodb", "bench:send", "bench:message", "postgres", redis=True
+    ),
+    "banter-redis-nodb-2": ServerKind(
+        "banter-redis-nodb-2", "bench:send", "bench:message", "postgres", redis=True, processes=2
+    ),
     "reference": ServerKind("reference", "bench:send", "bench:message", ""),
 }
 
@@ -540,7 +547,12 @@ def main(argv: list[str] | None = None) -> int:
                     plan.append((name, getattr(bench, name), kind))
     if "cluster" in scenarios:
         if tcp_reachable(REDIS, 6379):
-            for name in ("banter-redis", "banter-redis-2"):
+            for name in (
+                "banter-redis",
+                "banter-redis-2",
+                "banter-redis-nodb",
+                "banter-redis-nodb-2",
+            ):
                 plan.append(("sweep", bench.sweep, SERVER_KINDS[name]))
         else:
             log(f"cluster skipped: Redis not reachable at {REDIS}")

@@ -101,6 +101,13 @@ SEQUENCE_FILLED = Counter(
     "Room messages this process never heard from the channel layer, delivered from the database.",
     registry=REGISTRY,
 )
+GC_PAUSE_SECONDS = Histogram(
+    "banter_gc_pause_seconds",
+    "Garbage-collector pauses of the serving process, by generation (2 = full).",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
 SLOW_READER_DISCONNECTS = Counter(
     "banter_slow_reader_disconnects",
     "Connections closed because their unsent output exceeded the per-connection cap.",

@@ -90,6 +90,9 @@ def tune_gc() -> None:
     collections), so Python's thresholds stay."""
     gc.collect()
     gc.freeze()
+    from banter.ops import gcwatch
+
+    gcwatch.install()
 
 
 def load_application() -> Callable[..., Any]:
