@@ -22,6 +22,15 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def _is_step(row: dict[str, Any]) -> bool:
+    """A sweep step (older runs recorded them with the generator's scenario, "chat")."""
+    return row.get("scenario") == "sweep-step" or str(row.get("label", "")).startswith("sweep ")
+
+
+def _is_chat(row: dict[str, Any]) -> bool:
+    return str(row.get("label", "")).startswith("chat ") and "error" not in row
+
+
 def _lat(row: dict[str, Any], name: str, key: str) -> Any:
     value = row.get(name)
     return value.get(key) if isinstance(value, dict) else None
@@ -69,7 +78,7 @@ def write_report(results: list[dict[str, Any]], out: Path) -> None:
                 for r in idle
             ],
         )
-    chat = [r for r in results if r.get("scenario") in ("chat", "sweep-step") and "error" not in r]
+    chat = [r for r in results if (_is_chat(r) or _is_step(r)) and "error" not in r]
     if chat:
         lines += ["### Chat (1000 connections, rooms of 10)", ""]
         lines += _table(
@@ -162,45 +171,59 @@ def plot(results: list[dict[str, Any]], out: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    steps = [r for r in results if r.get("scenario") in ("chat", "sweep-step") and "error" not in r]
-    if not steps:
+    steps = [r for r in results if _is_step(r) and "error" not in r]
+    chats = [r for r in results if _is_chat(r)]
+    if not steps and not chats:
         return
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     by_server: dict[str, list[dict[str, Any]]] = {}
     for row in steps:
-        if row.get("scenario") == "sweep-step":
-            by_server.setdefault(row["server"], []).append(row)
+        by_server.setdefault(row["server"], []).append(row)
     for server, rows in by_server.items():
         xs = [r["deliveriesPerSecond"] for r in rows]
-        axes[0].plot(
+        (line,) = axes[0].plot(
             xs, [_lat(r, "delivery", "p99") for r in rows], marker="o", label=f"{server} p99"
         )
         axes[0].plot(
             xs,
             [_lat(r, "delivery", "p50") for r in rows],
             linestyle="--",
+            color=line.get_color(),
             alpha=0.6,
             label=f"{server} p50",
         )
     axes[0].axhline(100, color="red", linewidth=0.8)
-    axes[0].set_xlabel("deliveries/s")
+    axes[0].set_xlabel("deliveries/s (1000 connections, rooms of 10)")
     axes[0].set_ylabel("delivery latency ms")
     axes[0].set_yscale("log")
-    axes[0].set_title("Latency against load (sweep)")
+    axes[0].set_title("Latency against load (sweep; red: 100 ms)")
     axes[0].legend(fontsize=7)
-    for row in steps:
-        if row.get("scenario") != "chat":
-            continue
+    for row in chats:
         timeline = [t for t in row.get("timeline", []) if t and t.get("count")]
         axes[1].plot(
             [t["second"] for t in timeline],
             [t["p99"] for t in timeline],
-            label=f"{row['server']} p99 @ {row['rate']}/s",
+            label=f"{row['server']} @ {row['rate']} msgs/s",
         )
     axes[1].set_xlabel("second of the run")
     axes[1].set_ylabel("delivery p99 ms")
-    axes[1].set_title("Chat run, p99 per second")
+    axes[1].set_yscale("log")
+    axes[1].set_title("Fixed-rate chat run, p99 per second")
     axes[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "latency.png", dpi=110)
     plt.close(fig)
+
+
+def main() -> None:
+    """Rebuild report.md and latency.png of a run: python bench/report.py RESULTS_DIR."""
+    import json
+    import sys
+
+    out = Path(sys.argv[1])
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line]
+    write_report(rows, out)
+
+
+if __name__ == "__main__":
+    main()

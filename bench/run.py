@@ -367,7 +367,7 @@ class Bench:
         with self.server(kind, self.args.clients) as (urls, users):
             rate = self.args.rate
             row = self.chat_step(kind, urls, users, rate, f"{kind.name}-chat-{rate}")
-            self.record({"scenario": "chat", "label": f"chat {rate}/s", **row})
+            self.record({**row, "scenario": "chat", "label": f"chat {rate}/s"})
 
     def sweep(self, kind: ServerKind) -> None:
         best: dict[str, Any] | None = None
@@ -375,7 +375,7 @@ class Bench:
             for rate in self.sweep_rates(kind):
                 label = f"{kind.name}-sweep-{rate}"
                 row = self.chat_step(kind, urls, users, rate, label)
-                self.record({"scenario": "sweep-step", "label": f"sweep {rate}/s", **row})
+                self.record({**row, "scenario": "sweep-step", "label": f"sweep {rate}/s"})
                 if not row["sustained"]:
                     break
                 best = row
