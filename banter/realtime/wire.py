@@ -19,7 +19,6 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from websockets.exceptions import InvalidState
 from websockets.protocol import State
 
 DirectWrite = Callable[[str | bytes], bool]
@@ -79,7 +78,7 @@ def direct_writer(send: Any) -> DirectWrite | None:
             return False
         try:
             transport.write(wire_frame(frame))
-        except (InvalidState, RuntimeError):
+        except RuntimeError:  # the transport closed under us (checked just above, but cheap)
             return False
         return True
 
