@@ -26,5 +26,6 @@ EXPOSE 8000
 
 # --proxy-headers: take the client address from X-Forwarded-For, which the proxy in front
 # (deploy/nginx.conf) overwrites; without it every client shares the proxy's address, so
-# per-IP rate limits and logs would be meaningless. Only expose this port to that proxy.
+# per-IP rate limits and logs would be meaningless. Only believed from the peers of
+# FORWARDED_ALLOW_IPS (default loopback; docker-compose sets its networks).
 CMD ["python", "manage.py", "serve", "--proxy-headers", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,8 +1,8 @@
 """Banter settings, driven by the environment.
 
 Production-safe defaults: DEBUG is off unless DEBUG=1, and without DEBUG a SECRET_KEY and a
-JWT_SIGNING_KEY must be given. The embedded default (no DATABASE_URL, no REDIS_URL) is one
-process on SQLite with the in-memory channel layer.
+JWT_SIGNING_KEY (each at least 32 bytes) must be given. The embedded default (no DATABASE_URL,
+no REDIS_URL) is one process on SQLite with the in-memory channel layer.
 """
 
 from __future__ import annotations
@@ -45,9 +45,20 @@ def env_float(name: str, default: float) -> float:
 DEBUG = env_bool("DEBUG")
 
 
+# HS256 wants a key at least as long as its 32-byte hash (RFC 7518 3.2); a short one can be
+# brute-forced offline from any token, and then tokens (or Django's signatures) forged.
+MIN_SECRET_BYTES = 32
+
+
 def _secret(name: str) -> str:
     value = os.environ.get(name)
     if value:
+        if not DEBUG and len(value.encode()) < MIN_SECRET_BYTES:
+            raise ImproperlyConfigured(
+                f"{name} must be at least {MIN_SECRET_BYTES} bytes when DEBUG is off "
+                f"(it has {len(value.encode())}); e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
         return value
     if DEBUG:
         # Only a developer's DEBUG server gets a built-in key; production must set one.
@@ -79,6 +90,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    # Swagger UI's files served from here, not from a CDN (SPECTACULAR_SETTINGS).
+    "drf_spectacular_sidecar",
     "channels",
     "banter.accounts",
     "banter.notifications",
@@ -98,6 +111,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # LOGIN_RATE on POST /admin/login/ (the API's login view applies it itself).
+    "banter.accounts.throttling.AdminLoginThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "banter.urls"
@@ -253,6 +268,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # /api/docs/ loads Swagger UI from our static files: no third-party script on a page
+    # that holds the user's tokens, and it works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Banter-specific knobs (see docs/operations.md).
@@ -265,9 +285,25 @@ BANTER: dict[str, Any] = {
     "CONNECT_TIMEOUT": env_float("CONNECT_TIMEOUT", 10.0),
     "MAX_CONNECTIONS_PER_USER": env_int("MAX_CONNECTIONS_PER_USER", 20),
     "MAX_CONNECTIONS_PER_PROCESS": env_int("MAX_CONNECTIONS_PER_PROCESS", 20000),
+    # Engine.IO sessions one client address may hold without an authenticated Socket.IO
+    # connection (handshakes awaiting CONNECT, sessions whose login ended); 0: no limit.
+    "MAX_HANDSHAKES_PER_IP": env_int("MAX_HANDSHAKES_PER_IP", 100),
+    # Events one socket may have waiting for its handler (count, wire bytes): beyond, the
+    # connection is closed.
+    "MAX_QUEUED_EVENTS": env_int("MAX_QUEUED_EVENTS", 1000),
+    "MAX_QUEUED_EVENT_BYTES": env_int("MAX_QUEUED_EVENT_BYTES", 8 * 1024 * 1024),
+    # Deprecated: also take the socket token from the handshake's `?token=` query. Query
+    # strings end up in proxy and server access logs, browser history and Referer headers.
+    "ALLOW_QUERY_TOKEN": env_bool("ALLOW_QUERY_TOKEN", False),
     "AUTH_EXPIRING_NOTICE": env_float("AUTH_EXPIRING_NOTICE", 60.0),
     "AUTH_EXPIRY_GRACE": env_float("AUTH_EXPIRY_GRACE", 30.0),
     "REST_RATE_PER_MINUTE": env_int("REST_RATE_PER_MINUTE", 600),
+    # Password attempts per username and client IP, at the API and at /admin/login/:
+    # "tokens/period_seconds[/burst]"; empty turns it off.
+    "LOGIN_RATE": os.environ.get("LOGIN_RATE", "5/60/5"),
+    # A rotated refresh token presented again later than this is taken as stolen: all the
+    # user's tokens are revoked. Sooner is two clients racing with one token, only refused.
+    "REFRESH_REUSE_GRACE": env_float("REFRESH_REUSE_GRACE", 2.0),
     "CALL_RING_TIMEOUT": env_float("CALL_RING_TIMEOUT", 60.0),
     # An answered call ends (completed, counted to the drop) when a participant stays
     # disconnected this long.
@@ -329,6 +365,20 @@ METRICS_ALLOWED_NETWORKS = [
     ipaddress.ip_network(net) for net in env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 ]
 
+# Peers whose X-Forwarded-For/-Proto `manage.py serve --proxy-headers` believes: the proxy in
+# front, by address or network ("*": any peer, only when nothing but the proxy can reach the
+# port). Anyone else's headers are ignored, so a client cannot pick its address (per-IP rate
+# limits, /metrics networks, logs). Default: a proxy on this host.
+FORWARDED_ALLOW_IPS = env_list("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+for _peer in FORWARDED_ALLOW_IPS:
+    try:
+        if _peer != "*":
+            ipaddress.ip_network(_peer)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"FORWARDED_ALLOW_IPS: {_peer!r} is not an IP address, a network or *"
+        ) from None
+
 # LOG_FORMAT=json: one JSON object per line (for log shippers); default: plain text.
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
 if LOG_FORMAT not in {"plain", "json"}:
@@ -341,12 +391,24 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "banter.ops.logs.JsonFormatter"},
     },
-    "filters": {"repeat": {"()": "banter.ops.logs.RepeatFilter", "seconds": 30.0}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "filters": {
+        "repeat": {"()": "banter.ops.logs.RepeatFilter", "seconds": 30.0},
+        # Query strings (Engine.IO sids, tokens) out of the servers' access logs.
+        "redact": {"()": "banter.ops.logs.RedactFilter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
+        # `serve --server daphne` writes its access log here (serving/with_daphne.py).
+        "daphne.access": {"level": "INFO"},
         # Its reader logs a traceback per 1 s retry while Redis is down.
         "channels_redis.pubsub": {"filters": ["repeat"]},
     },

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from banter.accounts.models import User
+from banter.core.ratelimit import get_rate_limiter
 
 _usernames = itertools.count(1)
 
@@ -34,6 +35,15 @@ def django_db_modify_db_settings(
         database.setdefault("TEST", {})["NAME"] = str(
             tmp_path_factory.mktemp("db") / "test.sqlite3"
         )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> Iterator[None]:
+    """Rate-limit buckets are per user id (and username, address): ids come back after a
+    test's rollback, so without this one test's sends would spend the next one's budget."""
+    get_rate_limiter().reset()
+    yield
+    get_rate_limiter().reset()
 
 
 @pytest.fixture

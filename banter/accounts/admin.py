@@ -2,12 +2,24 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from banter.accounts.models import User
-from banter.accounts.services import user_deactivate
+from banter.accounts.services import user_deactivate, user_password_changed
+
+
+class PasswordChangeForm(AdminPasswordChangeForm):
+    """The admin's "change password" form; a new password also ends every session (whoever
+    knew the old one may hold tokens)."""
+
+    def save(self, commit: bool = True) -> Any:
+        user = super().save(commit=commit)
+        if commit:
+            user_password_changed(user=user)
+        return user
 
 
 @admin.register(User)
@@ -20,6 +32,7 @@ class UserAdmin(DjangoUserAdmin):
         ("Banter", {"fields": ("display_name", "avatar_url", "is_online", "last_seen")}),
     )
     actions = ("deactivate_users",)
+    change_password_form = PasswordChangeForm
     # Avatars are http(s) only; this also opts into Django 6's default for scheme-less input.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 

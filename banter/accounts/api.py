@@ -6,12 +6,14 @@ from typing import Any, cast
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from banter.accounts import selectors, services
+from banter.accounts.authentication import OptionalJWTAuthentication
 from banter.accounts.events import user_private_payload, user_public_payload
 from banter.accounts.models import User
 from banter.accounts.serializers import (
@@ -25,6 +27,7 @@ from banter.accounts.serializers import (
     UserPublicSerializer,
     UserSearchParamsSerializer,
 )
+from banter.accounts.throttling import client_ip, login_throttle
 from banter.accounts.tokens import TokenPair, refresh_token_verify, token_pair_for_user
 from banter.core.pagination import BanterCursorPagination
 
@@ -73,6 +76,7 @@ class LoginApi(_AuthEndpoint):
     )
     def post(self, request: Request) -> Response:
         data = _validated(LoginInputSerializer, request.data)
+        login_throttle(username=data["username"], ip=client_ip(request._request))
         user, pair = services.user_login(
             username=data["username"], password=data["password"], request=request._request
         )
@@ -93,7 +97,8 @@ class RefreshApi(_AuthEndpoint):
 
 class LogoutApi(APIView):
     # Possessing the refresh token is proof enough, so an app whose access token already
-    # expired can still log out without refreshing first.
+    # expired (or was revoked by an earlier logout) can still log out without refreshing.
+    authentication_classes = (OptionalJWTAuthentication, SessionAuthentication)
     permission_classes = (AllowAny,)
     throttle_scope = "auth"
 
@@ -134,10 +139,17 @@ class MeApi(APIView):
         return Response(user_private_payload(user))
 
 
+def _viewer_id(request: Request) -> int:
+    # IsAuthenticated (the default permission) has run: a real user with an id.
+    return int(cast(User, request.user).pk)
+
+
 class UserDetailApi(APIView):
     @extend_schema(operation_id="users_detail", responses=UserPublicSerializer)
     def get(self, request: Request, user_id: int) -> Response:
-        return Response(user_public_payload(selectors.user_get(user_id=user_id)))
+        user = selectors.user_get(user_id=user_id)
+        visible = selectors.presence_visible_ids(viewer_id=_viewer_id(request), user_ids=[user.pk])
+        return Response(user_public_payload(user, presence_visible=user.pk in visible))
 
 
 class UserPagination(BanterCursorPagination):
@@ -162,4 +174,9 @@ class UserListApi(generics.ListAPIView):
             query=params.get("search", ""), exclude_user_id=request.user.pk
         )
         page = self.paginate_queryset(users) or []
-        return self.get_paginated_response([user_public_payload(user) for user in page])
+        visible = selectors.presence_visible_ids(
+            viewer_id=_viewer_id(request), user_ids=[user.pk for user in page]
+        )
+        return self.get_paginated_response(
+            [user_public_payload(user, presence_visible=user.pk in visible) for user in page]
+        )

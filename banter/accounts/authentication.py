@@ -15,6 +15,7 @@ from rest_framework_simplejwt import authentication
 
 from banter.accounts.models import User
 from banter.accounts.tokens import user_and_claims_for_token
+from banter.core.errors import BanterError
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
@@ -28,3 +29,15 @@ class JWTAuthentication(authentication.JWTAuthentication):
             return None
         # BanterError propagates to the API exception handler: 401 with code and reason.
         return user_and_claims_for_token(raw.decode("ascii", errors="replace"))
+
+
+class OptionalJWTAuthentication(JWTAuthentication):
+    """A refused access token counts as none, for endpoints where something else proves
+    who the caller is (logout: the refresh token). There an expired token, or one the
+    first logout revoked, must not turn a retried logout into a 401."""
+
+    def authenticate(self, request: Request) -> tuple[User, dict[str, Any]] | None:  # type: ignore[override]
+        try:
+            return super().authenticate(request)
+        except BanterError:
+            return None

@@ -28,12 +28,13 @@ def user_summary_payload(user: User) -> dict[str, Any]:
     }
 
 
-def user_public_payload(user: User) -> dict[str, Any]:
-    """A profile anyone signed in may see."""
+def user_public_payload(user: User, *, presence_visible: bool = True) -> dict[str, Any]:
+    """A profile anyone signed in may see; presence (online, last seen) only when the
+    viewer may see it (they share a room), else shown as offline and never seen."""
     return {
         **user_summary_payload(user),
-        "isOnline": user.is_online,
-        "lastSeen": iso_utc(user.last_seen),
+        "isOnline": user.is_online if presence_visible else False,
+        "lastSeen": iso_utc(user.last_seen) if presence_visible else None,
     }
 
 

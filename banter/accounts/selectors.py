@@ -27,3 +27,18 @@ def user_search(*, query: str = "", exclude_user_id: int | None = None) -> Query
     if exclude_user_id is not None:
         users = users.exclude(pk=exclude_user_id)
     return users.order_by("username")
+
+
+def presence_visible_ids(*, viewer_id: int, user_ids: list[int]) -> set[int]:
+    """Those of `user_ids` whose presence (online, last seen) the viewer may see: the viewer
+    and whoever shares a room with them. Through the chat app's relation names, without
+    importing it (accounts sits below chat)."""
+    shared = (
+        User.objects.filter(pk__in=user_ids, chat_memberships__room__memberships__user_id=viewer_id)
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    visible = set(shared)
+    if viewer_id in user_ids:
+        visible.add(viewer_id)
+    return visible

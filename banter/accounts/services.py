@@ -1,27 +1,33 @@
 """Writes for accounts: registration, login, token rotation, logout, profile, deactivation.
 
-Ending a user's sessions (logout, deactivation) sends `user_sessions_revoked` after commit;
-the realtime layer listens and closes that user's sockets on every instance.
+Ending a user's sessions (logout, deactivation, password change, refresh-token reuse) bumps
+User.token_generation, which refuses every access token issued before (REST, socket CONNECT,
+auth:refresh), and sends `user_sessions_revoked` after commit; the realtime layer listens and
+closes that user's sockets on every instance. Refresh tokens are revoked through the
+blacklist: one (logout) or all of the user's (the other cases).
 """
 
 from __future__ import annotations
 
 import unicodedata
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from banter.accounts.models import User
-from banter.accounts.signals import user_sessions_revoked_send_on_commit
+from banter.accounts.models import RotatedRefreshToken, User
+from banter.accounts.signals import RevokeReason, user_sessions_revoked_send_on_commit
 from banter.accounts.tokens import (
     TokenPair,
     VerifiedRefresh,
@@ -80,29 +86,36 @@ def user_login(
     return user, token_pair_for_user(user)
 
 
-@transaction.atomic
 def token_pair_refresh(*, refresh_token: str) -> TokenPair:
-    """Rotate: blacklist the given refresh token and issue a new pair. Reuse is refused."""
-    verified = refresh_token_verify(refresh_token)
-    user = User.objects.filter(pk=verified.user_id).first()
-    if user is None or not user.is_active:
-        raise token_error("user_inactive", "User is inactive")
-    # Two concurrent refreshes with one token both pass the blacklist check above; the
-    # blacklist row is unique per token, so only one of them creates it and the other is
-    # treated as the replay it is.
-    if not _refresh_blacklist(verified, user=user, raw=refresh_token):
+    """Rotate: blacklist the given refresh token and issue a new pair.
+
+    Presenting a refresh token that is already blacklisted is refused and, unless it was
+    blacklisted less than REFRESH_REUSE_GRACE seconds ago, taken as theft: a rotated token
+    came back, so either the client or a thief holds its successor. Every refresh token of
+    the user is revoked and their sessions ended (reason `token_reuse`); the owner logs in
+    again, the thief is out. Not atomic itself: the revocation must commit although the
+    call then fails (so it must not run inside an outer transaction either).
+    """
+    with transaction.atomic():
+        pair = _refresh_rotate(refresh_token)
+    if pair is None:
         raise token_error("revoked", "Token has been revoked")
-    return token_pair_for_user(user)
+    return pair
 
 
 @transaction.atomic
 def user_logout(*, user: User, refresh_token: str) -> None:
-    """Blacklist the user's refresh token and close their live sessions. Idempotent."""
+    """Blacklist this refresh token and end the user's live sessions. Idempotent.
+
+    The scope is the same as the socket revocation's: every access token and socket of the
+    user ends (the generation is per user), but only this device's refresh token is
+    blacklisted, so the user's other devices refresh and reconnect.
+    """
     verified = refresh_token_verify(refresh_token, allow_blacklisted=True)
     if verified.user_id != user.pk:
         raise forbidden("This refresh token belongs to another user")
     _refresh_blacklist(verified, user=user, raw=refresh_token)
-    user_sessions_revoked_send_on_commit(user_id=user.pk, reason="logout")
+    _sessions_end(user, reason="logout")
 
 
 @transaction.atomic
@@ -111,16 +124,18 @@ def user_deactivate(*, user: User) -> User:
     if user.is_active:
         user.is_active = False
         user.save(update_fields=["is_active"])
-    # Refresh already refuses inactive users; blacklisting too means reactivating the
-    # account later does not bring back refresh tokens that may have leaked.
-    pending = OutstandingToken.objects.filter(
-        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
-    )
-    BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token=token) for token in pending], ignore_conflicts=True
-    )
-    user_sessions_revoked_send_on_commit(user_id=user.pk, reason="deactivated")
+    # Refresh already refuses inactive users; blacklisting (and the generation) too means
+    # reactivating the account later does not bring back tokens that may have leaked.
+    _refresh_tokens_revoke_all(user)
+    _sessions_end(user, reason="deactivated")
     return user
+
+
+@transaction.atomic
+def user_password_changed(*, user: User) -> None:
+    """After a password change: revoke every token of the user and end their sessions."""
+    _refresh_tokens_revoke_all(user)
+    _sessions_end(user, reason="password_changed")
 
 
 @transaction.atomic
@@ -146,8 +161,51 @@ def user_profile_update(
     return user
 
 
-def _refresh_blacklist(verified: VerifiedRefresh, *, user: User, raw: str) -> bool:
-    """Blacklist a verified refresh token; True if this call did it, False if already done."""
+def _refresh_rotate(raw: str) -> TokenPair | None:
+    """The new pair, or None for a refresh token already blacklisted (reuse)."""
+    verified = refresh_token_verify(raw, allow_blacklisted=True)
+    user = User.objects.filter(pk=verified.user_id).first()
+    if user is None or not user.is_active:
+        raise token_error("user_inactive", "User is inactive")
+    blacklisted, created = _refresh_blacklist(verified, user=user, raw=raw)
+    if created:
+        RotatedRefreshToken.objects.create(token=blacklisted.token)
+        return token_pair_for_user(user)
+    # Blacklisted before: by logout or deactivation (only refused), or by a rotation. Two
+    # concurrent refreshes with one token (two tabs sharing it) both get here and only one
+    # created the row; the other is refused, but a client's race is not theft: within the
+    # grace the winner's new pair stays valid.
+    grace = timedelta(seconds=settings.BANTER["REFRESH_REUSE_GRACE"])
+    if RotatedRefreshToken.objects.filter(
+        token=blacklisted.token, rotated_at__lt=timezone.now() - grace
+    ).exists():
+        _refresh_tokens_revoke_all(user)
+        _sessions_end(user, reason="token_reuse")
+    return None
+
+
+def _sessions_end(user: User, *, reason: RevokeReason) -> None:
+    """Refuse every access token issued so far and close the user's live sockets."""
+    # F(): two revocations at once both count; the instance learns the value the database
+    # holds, in case the caller issues tokens with it afterwards.
+    User.objects.filter(pk=user.pk).update(token_generation=F("token_generation") + 1)
+    user.refresh_from_db(fields=["token_generation"])
+    user_sessions_revoked_send_on_commit(user_id=user.pk, reason=reason)
+
+
+def _refresh_tokens_revoke_all(user: User) -> None:
+    pending = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in pending], ignore_conflicts=True
+    )
+
+
+def _refresh_blacklist(
+    verified: VerifiedRefresh, *, user: User, raw: str
+) -> tuple[BlacklistedToken, bool]:
+    """Blacklist a verified refresh token: (its row, whether this call created it)."""
     outstanding, _ = OutstandingToken.objects.get_or_create(
         jti=verified.jti,
         # Only for a validly signed token we never recorded (e.g. issued before the
@@ -159,8 +217,7 @@ def _refresh_blacklist(verified: VerifiedRefresh, *, user: User, raw: str) -> bo
             "expires_at": datetime_from_epoch(verified.token.payload["exp"]),
         },
     )
-    _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
-    return created
+    return BlacklistedToken.objects.get_or_create(token=outstanding)
 
 
 def _username_taken() -> BanterError:

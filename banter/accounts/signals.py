@@ -14,11 +14,12 @@ from django.dispatch import Signal
 
 logger = logging.getLogger(__name__)
 
-RevokeReason = Literal["logout", "deactivated"]
+RevokeReason = Literal["logout", "deactivated", "deleted", "password_changed", "token_reuse"]
 
 # Sent after the revoking transaction commits, with keyword arguments:
 #   user_id: int   whose sessions end
-#   reason: str    "logout" or "deactivated"
+#   reason: str    "logout", "deactivated" or "deleted" (the account row was deleted)
+#                  or "password_changed", "token_reuse" (a rotated refresh token came back)
 # sender is the User model class. Receivers must be quick (they run in the request).
 user_sessions_revoked = Signal()
 

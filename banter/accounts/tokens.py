@@ -4,6 +4,10 @@ Every failure becomes a BanterError: `token_expired` for an expired token, `unau
 otherwise, with `details["reason"]` saying why (the socket layer maps reasons to its
 CONNECT_ERROR codes). Access-token verification never touches the database, so the socket
 layer can call it on every handshake and check the user separately (`user_for_token`).
+
+An access token also carries the user's session generation (claim `gen`, see
+User.token_generation); `access_token_current` refuses one issued before the user's sessions
+were last ended (reason `revoked`). Whoever loads the user for a token must call it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ _T = TypeVar("_T", bound=Token)
 
 # Largest id a BigAutoField holds; a bigger claim cannot name a user.
 _MAX_ID = 2**63 - 1
+
+# The access-token claim holding User.token_generation at issue (absent: 0, older tokens).
+GENERATION_CLAIM = "gen"
 
 # A real token is a few hundred bytes; refusing huge input before base64/JSON decoding keeps
 # a hostile handshake cheap.
@@ -102,13 +109,33 @@ def token_error(reason: str, message: str = "Token is invalid") -> BanterError:
 def token_pair_for_user(user: User) -> TokenPair:
     """Issue a refresh token (recorded as outstanding, so it can be blacklisted) and its access."""
     refresh = RefreshToken.for_user(user)
-    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
+    access = refresh.access_token
+    # On the access token only: refresh tokens are revoked one by one through the blacklist,
+    # so a logout on one device does not end the others' ability to refresh.
+    access[GENERATION_CLAIM] = user.token_generation
+    return TokenPair(access=str(access), refresh=str(refresh))
 
 
 def access_token_verify(raw: str) -> tuple[int, dict[str, Any]]:
     """Verify an access token without the database; return (user_id, claims)."""
     token = _decode(_AccessToken, raw)
-    return _user_id(token.payload), dict(token.payload)
+    user_id = _user_id(token.payload)
+    token_generation(token.payload)  # junk in the claim fails here, before any query
+    return user_id, dict(token.payload)
+
+
+def token_generation(claims: dict[str, Any]) -> int:
+    """The session generation an access token was issued in (0 when it has none)."""
+    value = claims.get(GENERATION_CLAIM, 0)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_ID:
+        return value
+    raise token_error("invalid")
+
+
+def access_token_current(user: User, claims: dict[str, Any]) -> None:
+    """Refuse an access token issued before the user's sessions were last ended."""
+    if token_generation(claims) < user.token_generation:
+        raise token_error("revoked", "Token has been revoked")
 
 
 def user_for_token(raw: str) -> User:
@@ -126,6 +153,7 @@ def user_and_claims_for_token(raw: str) -> tuple[User, dict[str, Any]]:
         raise token_error("user_not_found", "User not found")
     if not user.is_active:
         raise token_error("user_inactive", "User is inactive")
+    access_token_current(user, claims)
     return user, claims
 
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -244,3 +244,22 @@ def get_rate_limiter() -> RateLimiter:
     if _memory is None:
         _memory = MemoryRateLimiter()
     return _memory
+
+
+def parse_rate(spec: str) -> Rate:
+    """'tokens/period_seconds[/burst]', e.g. '100/60/20'."""
+    parts = [float(part) for part in spec.split("/")]
+    burst = int(parts[2]) if len(parts) > 2 else None
+    return Rate(int(parts[0]), parts[1], burst)
+
+
+def rate_for_class(rate_class: str) -> Rate:
+    """The limit of a rate class of settings.BANTER["RATE_LIMITS"] (unknown: "default")."""
+    limits: Mapping[str, str] = settings.BANTER["RATE_LIMITS"]
+    return parse_rate(limits.get(rate_class) or limits["default"])
+
+
+def event_rate_key(rate_class: str, user_id: int) -> str:
+    """The bucket of a user's events of one class: shared by socket events and the REST
+    endpoints that do the same thing (a message sent over REST spends the socket budget)."""
+    return f"ev:{rate_class}:{user_id}"

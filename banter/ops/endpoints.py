@@ -7,7 +7,8 @@ ALLOWED_HOSTS, which a load balancer's health check should not have to satisfy.
 - /healthz: the process is alive and its event loop answers (no dependencies checked).
 - /readyz: the database answers `SELECT 1`, Redis answers PING (when configured), a probe
   makes the round trip through the channel layer, and the instance is not draining. 503
-  with the failing checks otherwise, so a load balancer stops sending new clients.
+  with the failing checks otherwise, so a load balancer stops sending new clients. What
+  failed (the exception text) only for callers allowed to read /metrics; others see "failed".
 - /metrics: Prometheus text format, for clients from METRICS_ALLOWED_NETWORKS (default
   loopback only) or with `Authorization: Bearer <METRICS_TOKEN>`.
 """
@@ -119,6 +120,10 @@ async def readyz(scope: Scope, receive: Any, send: Any) -> None:
     ready = all(result == "ok" for result in checks.values())
     if not ready:
         logger.warning("not ready: %s", {k: v for k, v in checks.items() if v != "ok"})
+    if not metrics_allowed(scope):
+        # Exception text names hosts, ports, users and versions: only for the callers that
+        # may read /metrics; anyone else (the load balancer needs no more) gets ok/failed.
+        checks = {name: "ok" if result == "ok" else "failed" for name, result in checks.items()}
     body = orjson.dumps({"status": "ready" if ready else "not ready", "checks": checks})
     await _respond(send, 200 if ready else 503, body)
 

@@ -108,6 +108,13 @@ GC_PAUSE_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
+SESSIONS_REFUSED = Counter(
+    "banter_sessions_refused",
+    "Engine.IO handshakes refused: server full, or too many unauthenticated sessions from "
+    "one client address.",
+    ["reason"],
+    registry=REGISTRY,
+)
 SLOW_READER_DISCONNECTS = Counter(
     "banter_slow_reader_disconnects",
     "Connections closed because their unsent output exceeded the per-connection cap.",

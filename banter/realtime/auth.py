@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from banter.accounts.tokens import access_token_verify
+from banter.accounts.tokens import access_token_current, access_token_verify, token_error
 from banter.core.errors import BanterError, ErrorCode
+from banter.realtime.dispatch import run_sync
 from banter.realtime.socketio import ConnectRefused
 
 if TYPE_CHECKING:
@@ -20,17 +21,27 @@ if TYPE_CHECKING:
 
 
 def handshake_token(auth: dict[str, Any] | None, request: RequestInfo) -> str | None:
-    """The token from (in order) the CONNECT payload, the Authorization header, the query."""
+    """The token from (in order) the CONNECT payload, the Authorization header and, only
+    with the deprecated ALLOW_QUERY_TOKEN, the handshake's `token` query parameter.
+
+    A query string is written down by every proxy and server access log on the way, and
+    kept in browser history: a token there outlives the connection. Off, a query token is
+    ignored, so such a connect is refused with auth_required as if it had none."""
     if auth and isinstance(auth.get("token"), str) and auth["token"]:
         return str(auth["token"])
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer " and header[7:].strip():
         return header[7:].strip()
-    return request.query.get("token") or None
+    if settings.BANTER.get("ALLOW_QUERY_TOKEN", False):
+        return request.query.get("token") or None
+    return None
 
 
 def verify_for_connect(token: str | None) -> tuple[int, dict[str, Any]]:
-    """(user_id, claims), or ConnectRefused with the data.code of PROTOCOL.md."""
+    """(user_id, claims), or ConnectRefused with the data.code of PROTOCOL.md.
+
+    Without the database; once the user is loaded, `refuse_if_revoked` must follow.
+    """
     if token is None:
         raise ConnectRefused("Authentication required", {"code": "auth_required"})
     try:
@@ -38,6 +49,16 @@ def verify_for_connect(token: str | None) -> tuple[int, dict[str, Any]]:
     except BanterError as error:
         if error.code is ErrorCode.TOKEN_EXPIRED:
             raise ConnectRefused("Token is expired", {"code": "token_expired"}) from None
+        raise ConnectRefused("Token is invalid", {"code": "token_invalid"}) from None
+
+
+def refuse_if_revoked(user: User, claims: dict[str, Any]) -> None:
+    """`token_invalid` for an access token issued before the user's sessions were ended
+    (logout, deactivation, password change, refresh-token reuse): compared with the user
+    row CONNECT loads anyway, so it costs no query."""
+    try:
+        access_token_current(user, claims)
+    except BanterError:
         raise ConnectRefused("Token is invalid", {"code": "token_invalid"}) from None
 
 
@@ -91,5 +112,11 @@ async def auth_refresh(ctx: EventContext, payload: Any) -> dict[str, Any]:
     user_id, claims = access_token_verify(token)
     if user_id != ctx.user_id:
         raise BanterError(ErrorCode.FORBIDDEN, "Token belongs to another user")
+    # The row again, not ctx.user (loaded at CONNECT): a token revoked since then must not
+    # extend the socket, though the revoke closing it may still be on its way.
+    user = await run_sync(load_active_user, user_id)
+    if user is None or not user.is_active:
+        raise token_error("user_inactive", "User is inactive")
+    access_token_current(user, claims)
     schedule_expiry(ctx.socket, float(claims["exp"]))
     return {"exp": int(claims["exp"])}

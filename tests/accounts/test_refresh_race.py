@@ -1,4 +1,5 @@
-"""Two refreshes racing with one refresh token: exactly one wins (rotation is not forkable)."""
+"""Two refreshes racing with one refresh token: exactly one wins (rotation is not forkable),
+and the loser is not taken for a thief (the winner's new pair stays valid)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ def test_concurrent_refresh_with_one_token(user_factory) -> None:
     raw = str(RefreshToken.for_user(user_factory()))
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
+    pairs = []
     lock = threading.Lock()
 
     def refresh() -> None:
         barrier.wait()
         try:
-            token_pair_refresh(refresh_token=raw)
+            pairs.append(token_pair_refresh(refresh_token=raw))
             outcome = "ok"
         except BanterError as exc:
             outcome = exc.details.get("reason", "error")
@@ -41,3 +43,5 @@ def test_concurrent_refresh_with_one_token(user_factory) -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(outcomes) == ["ok", "revoked"]
+    # Within REFRESH_REUSE_GRACE: no family revocation, the winner rotates on.
+    token_pair_refresh(refresh_token=pairs[0].refresh)

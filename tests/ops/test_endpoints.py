@@ -68,3 +68,27 @@ async def test_metrics_only_for_allowed_networks_or_the_token(settings: Any) -> 
     assert (await _get("/metrics", client="203.0.113.9", headers=bearer))[0] == 200
     wrong = [(b"authorization", b"Bearer nope")]
     assert (await _get("/metrics", client="203.0.113.9", headers=wrong))[0] == 403
+
+
+async def test_readyz_hides_failure_details_from_outsiders(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    def broken() -> None:
+        raise ConnectionError("could not connect to db.internal:5432 as banter_rw")
+
+    monkeypatch.setattr(endpoints, "_select_one", broken)
+    status, body = await _get("/readyz", client="203.0.113.9")
+    assert status == 503
+    assert orjson.loads(body) == {
+        "status": "not ready",
+        "checks": {"database": "failed", "channel_layer": "ok"},
+    }
+    assert b"db.internal" not in body and b"ConnectionError" not in body
+
+    # The /metrics rule: its networks (loopback by default) or its token see the detail.
+    settings.METRICS_TOKEN = "s3cret"
+    bearer = [(b"authorization", b"Bearer s3cret")]
+    for client, headers in (("127.0.0.1", ()), ("203.0.113.9", bearer)):
+        status, body = await _get("/readyz", client=client, headers=headers)
+        assert status == 503
+        assert b"ConnectionError: could not connect to db.internal" in body

@@ -1,4 +1,8 @@
-"""`manage.py serve --server daphne`: daphne, exactly as its command line serves, plus the drain.
+"""`manage.py serve --server daphne`: daphne, as its command line serves, plus the drain.
+
+Two differences, both for safety: the access log goes through logging ("daphne.access", where
+RedactFilter strips query strings), and `--proxy-headers` believes X-Forwarded-For/-Proto
+only from the peers of FORWARDED_ALLOW_IPS (daphne's own option believes anyone).
 
 Imported only when daphne is chosen: daphne.server installs Twisted's asyncio reactor on import,
 which must happen before anything imports twisted.internet.reactor, and has no business in a
@@ -10,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -22,6 +25,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer
 from twisted.internet import reactor as _reactor
 
+from banter.ops import logs
 from banter.realtime.serving.shutdown import GracefulShutdown
 
 if TYPE_CHECKING:
@@ -108,25 +112,64 @@ class DrainableServer(Server):
         return defer.Deferred.fromFuture(asyncio.gather(*pending, return_exceptions=True))
 
 
+class LoggingAccessLog(AccessLogGenerator):
+    """daphne's access log (its CLI's NCSA-like lines) written to the "daphne.access" logger
+    instead of stdout: through the handlers' RedactFilter (query strings hold Engine.IO sids
+    and maybe tokens) and in LOG_FORMAT, like every other line."""
+
+    logger = logging.getLogger("daphne.access")
+
+    def __init__(self) -> None:
+        super().__init__(stream=None)
+
+    def write_entry(
+        self,
+        host: Any,
+        date: Any,
+        request: str,
+        status: Any = None,
+        length: Any = None,
+        ident: Any = None,
+        user: Any = None,
+    ) -> None:
+        # The formatter stamps the time.
+        self.logger.info('%s - "%s" %s %s', host, request, status or "-", length or "-")
+
+
 def daphne_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of daphne's Server the daphne CLI would use for these options."""
-    proxy = bool(options["proxy_headers"])
+    """The keyword arguments of daphne's Server the daphne CLI would use for these options,
+    less its proxy headers (see trusting_proxies)."""
     verbosity = int(options["verbosity"])
     return {
         **DAPHNE_CLI_DEFAULTS,
         "endpoints": build_endpoint_description_strings(host=options["host"], port=options["port"]),
-        # The CLI's access log: stdout from verbosity 1 on.
-        "action_logger": AccessLogGenerator(sys.stdout) if verbosity >= 1 else None,
+        # The CLI's access log from verbosity 1 on.
+        "action_logger": LoggingAccessLog() if verbosity >= 1 else None,
         "verbosity": verbosity,
-        "proxy_forwarded_address_header": "X-Forwarded-For" if proxy else None,
-        "proxy_forwarded_port_header": "X-Forwarded-Port" if proxy else None,
-        "proxy_forwarded_proto_header": "X-Forwarded-Proto" if proxy else None,
     }
+
+
+def trusting_proxies(
+    application: Callable[..., Any], options: dict[str, Any]
+) -> Callable[..., Any]:
+    """With --proxy-headers, the application behind uvicorn's proxy-headers middleware:
+    scope["client"] and scheme from X-Forwarded-For/-Proto, believed only from the peers
+    of FORWARDED_ALLOW_IPS. daphne's proxy_forwarded_*_header options would believe them
+    from anyone who reaches the port. (X-Forwarded-Port is not used.)"""
+    if not options["proxy_headers"]:
+        return application
+    from django.conf import settings
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    return ProxyHeadersMiddleware(application, list(settings.FORWARDED_ALLOW_IPS))
 
 
 def serve(application: Callable[..., Any], options: dict[str, Any], timeout: float) -> bool:
     """Serve until drained or stopped; False when it could not listen."""
-    server = DrainableServer(application=application, **daphne_options(options))
+    server = DrainableServer(
+        application=trusting_proxies(application, options), **daphne_options(options)
+    )
+    logs.install_redaction()
     shutdown = GracefulShutdown(server, timeout)
     shutdown.loop = reactor._asyncioEventloop
     for signum in (signal.SIGTERM, signal.SIGINT):

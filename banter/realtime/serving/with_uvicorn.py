@@ -21,6 +21,7 @@ from typing import Any
 
 import uvicorn
 
+from banter.ops import logs
 from banter.realtime.serving.shutdown import GracefulShutdown
 
 logger = logging.getLogger("banter.realtime.serve")
@@ -78,9 +79,12 @@ def config_for(application: Callable[..., Any], options: dict[str, Any]) -> uvic
         ws_ping_interval=None,
         ws_max_size=settings.BANTER["MAX_PAYLOAD"] * WS_SIZE_MARGIN + 1024,
         ws_per_message_deflate=False,
+        # X-Forwarded-For/-Proto only from the proxies of FORWARDED_ALLOW_IPS: a client that
+        # reaches the port directly cannot choose its address.
         proxy_headers=proxy,
-        forwarded_allow_ips="*" if proxy else None,
-        # Django's LOGGING stays in charge; uvicorn's loggers propagate to it.
+        forwarded_allow_ips=list(settings.FORWARDED_ALLOW_IPS),
+        # Django's LOGGING stays in charge; uvicorn's loggers propagate to it (through its
+        # RedactFilter: the access log's paths come with their query strings).
         log_config=None,
         access_log=int(options["verbosity"]) >= 1,
         # The drain already closed sockets and waited for requests.
@@ -94,5 +98,6 @@ def config_for(application: Callable[..., Any], options: dict[str, Any]) -> uvic
 def serve(application: Callable[..., Any], options: dict[str, Any], timeout: float) -> bool:
     """Serve until drained or stopped; False when it could not listen."""
     server = DrainingServer(config_for(application, options), timeout)
+    logs.install_redaction()  # after uvicorn configured its loggers
     server.run()
     return server.started

@@ -3,11 +3,14 @@ shutdown.
 
 `--server uvicorn` (or ASGI_SERVER=uvicorn, the default) runs uvicorn on uvloop with its
 sans-I/O WebSocket protocol and permessage-deflate off, the fastest by measurement
-(docs/benchmarks.md). `--server daphne` serves exactly like `daphne -b HOST -p PORT
+(docs/benchmarks.md). `--server daphne` serves like `daphne -b HOST -p PORT
 [--proxy-headers] banter.asgi:application`. Both add what the plain servers lack: on SIGTERM
 or SIGINT the instance stops listening, drains the realtime server (every client is told to
 reconnect elsewhere, disconnect handlers and shutdown hooks run), lets in-flight requests
-finish, and exits 0, all within --shutdown-timeout seconds (serving/shutdown.py).
+finish, and exits 0, all within --shutdown-timeout seconds (serving/shutdown.py). And on
+both, `--proxy-headers` believes X-Forwarded-For/-Proto only from the peers of
+FORWARDED_ALLOW_IPS, and no query string (Engine.IO sid, token) reaches a log line
+(banter.ops.logs.RedactFilter).
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--proxy-headers",
             action="store_true",
-            help="Trust X-Forwarded-For/-Port/-Proto (behind a reverse proxy only).",
+            help="Take the client address and scheme from X-Forwarded-For/-Proto, when "
+            "sent by a peer in FORWARDED_ALLOW_IPS (default: loopback only).",
         )
         parser.add_argument(
             "--shutdown-timeout",
