@@ -9,7 +9,7 @@ CHROMIUM := /usr/bin/chromium
 SOCKETIO_DIST := node_modules/socket.io-client/dist
 WEB_VENDOR := banter/web/static/web/vendor
 
-.PHONY: run test lint fmt node-deps web-assets browser-deps migrate seed clean conformance chaos bench
+.PHONY: run test lint fmt node-deps web-assets browser-deps migrate seed clean conformance conformance-suites chaos bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,8 +72,15 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The servers the upstream suites expect on http://localhost:3000 (Socket.IO at /socket.io/,
+# Engine.IO echo at /engine.io/), left running for a manual `npx mocha` (docs/protocol.md).
 conformance: migrate
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py socketio_conformance --port 3000
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py socketio_conformance --host localhost --port 3000
+
+# The upstream Socket.IO v5 and Engine.IO v4 suites, unmodified (../shared/conformance), against
+# that server; skips with a reason without them or without npm (scripts/conformance_suites.sh).
+conformance-suites: $(STAMP)
+	PYTHON=$(CURDIR)/$(BIN)/python DEBUG=$${DEBUG:-1} bash scripts/conformance_suites.sh
 
 # Kill -9 one of two instances (Redis; PostgreSQL when DATABASE_URL says so) under load and
 # check that no acked message is lost or duplicated (bench/chaos.py; e.g.

@@ -60,8 +60,14 @@ class BanterNamespace(Namespace):
     async def on_connect(self, socket: Socket, auth_payload: dict[str, Any] | None) -> None:
         try:
             await self._admit(socket, auth_payload)
-        except ConnectRefused as refused:
-            metrics.AUTH_FAILURES.labels(str((refused.data or {}).get("code"))).inc()
+        except BaseException as error:
+            if isinstance(error, ConnectRefused):
+                metrics.AUTH_FAILURES.labels(str((error.data or {}).get("code"))).inc()
+            if socket.groups:  # refused after the user group was joined
+                hub = await get_hub()
+                for group in list(socket.groups):
+                    hub.leave(group, socket)
+                socket.groups.clear()
             raise
 
     async def _admit(self, socket: Socket, auth_payload: dict[str, Any] | None) -> None:
@@ -78,11 +84,18 @@ class BanterNamespace(Namespace):
                 request.origin,
             )
             raise
+        hub = await get_hub()
+        # Subscribed to the user's group before the user row is read: a revoke (logout,
+        # deactivation) or an unsubscribe committed from here on is held for this socket and
+        # applied once it is connected (Socket.deliver), instead of passing it by.
+        await hub.join(user_group(user_id), socket)
+        socket.groups.add(user_group(user_id))
         user = await run_sync(auth.load_active_user, user_id)
         if user is None:
             raise ConnectRefused("Token is invalid", {"code": "token_invalid"})
         if not user.is_active:
             raise ConnectRefused("User is inactive", {"code": "user_inactive"})
+        auth.refuse_if_revoked(user, claims)
         limits = settings.BANTER
         if self.socket_count >= limits["MAX_CONNECTIONS_PER_PROCESS"]:
             raise ConnectRefused("Too many connections", {"code": "too_many_connections"})
@@ -103,7 +116,6 @@ class BanterNamespace(Namespace):
                 "connect refused: too many connections user=%s ip=%s", user_id, request.client_ip
             )
             raise ConnectRefused("Too many connections", {"code": "too_many_connections"})
-        hub = await get_hub()
         if self.recovery_source is not None and hub.gap_source is None:
             hub.gap_source = self.recovery_source.missed_since
             hub.sequencer.fill = self.recovery_source.missed_in_sequence
@@ -130,7 +142,6 @@ class BanterNamespace(Namespace):
         self.local_sockets[user_id].add(socket)
         self.socket_count += 1
         try:
-            await join_group(user_group(user_id))
             for hook in self.on_connect_hooks:
                 await hook(ctx)
             # After the subscriptions: an event committed from here on is held for the
@@ -280,7 +291,7 @@ class BanterNamespace(Namespace):
 
     def on_control(self, socket: Socket, message: dict[str, Any]) -> None:
         ctx: EventContext | None = socket.state.get("ctx")
-        if ctx is None or not socket.connected:
+        if ctx is None:
             return
         action = message.get("action")
         if action == "revoke":

@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from banter.core.errors import BanterError, ErrorCode, rate_limited
-from banter.core.ratelimit import Rate
+from banter.core.ratelimit import Rate, event_rate_key, rate_for_class
 from banter.core.state import get_state_store
 from banter.ops import metrics
 
@@ -67,18 +67,6 @@ Handler = Callable[[EventContext, Any], Awaitable[Any]]
 class EventSpec:
     handler: Handler
     rate_class: str = "default"
-
-
-def parse_rate(spec: str) -> Rate:
-    """'tokens/period_seconds[/burst]', e.g. '100/60/20'."""
-    parts = [float(part) for part in spec.split("/")]
-    burst = int(parts[2]) if len(parts) > 2 else None
-    return Rate(int(parts[0]), parts[1], burst)
-
-
-def _rate_for(rate_class: str) -> Rate:
-    limits: Mapping[str, str] = settings.BANTER["RATE_LIMITS"]
-    return parse_rate(limits.get(rate_class) or limits["default"])
 
 
 async def dispatch(
@@ -134,18 +122,22 @@ async def _run(
     ctx: EventContext, table: Mapping[str, EventSpec], event: str, args: list[Any], size: int
 ) -> Any:
     spec = table.get(event)
-    limit = settings.BANTER["MAX_EVENT_PAYLOAD_BYTES"]
-    if size > limit:
-        raise BanterError(
-            ErrorCode.PAYLOAD_TOO_LARGE, "Event payload is too large", {"maxBytes": limit}
-        )
-    # Unknown events count against the default class too: junk is not free to send.
+    # Unknown and oversize events count against the rate limit too: junk is not free to
+    # send (an oversize one was read and decoded whole before it could be refused).
     rate_class = spec.rate_class if spec is not None else "default"
-    rate = _rate_for(rate_class)
-    decision = await get_state_store().rate_hit(f"ev:{rate_class}:{ctx.user_id}", rate)
+    rate = rate_for_class(rate_class)
+    decision = await get_state_store().rate_hit(event_rate_key(rate_class, ctx.user_id), rate)
     if not decision.allowed:
         _count_denial(ctx, event, rate_class, rate)
         raise rate_limited(decision.retry_after)
+    limit = settings.BANTER["MAX_EVENT_PAYLOAD_BYTES"]
+    if size > limit:
+        # Each one also counts toward the abuse disconnect, like a denied event: a client
+        # that keeps sending them is broken or hostile.
+        _count_denial(ctx, event, rate_class, rate)
+        raise BanterError(
+            ErrorCode.PAYLOAD_TOO_LARGE, "Event payload is too large", {"maxBytes": limit}
+        )
     if spec is None:
         raise BanterError(
             ErrorCode.NOT_FOUND, f"Unknown event {_shown(event)!r}", {"event": _shown(event)}
@@ -164,8 +156,8 @@ def _count_denial(ctx: EventContext, event: str, rate_class: str, rate: Rate) ->
     count += 1
     denials[rate_class] = (started, count)
     metrics.RATE_LIMITED.labels(rate_class).inc()
-    logger.info(
-        "rate limited event=%s class=%s user=%s ip=%s",
+    logger.info(  # %r: a client-chosen name, escaped (see _log_failure)
+        "rate limited event=%r class=%s user=%s ip=%s",
         _shown(event),
         rate_class,
         ctx.user_id,
@@ -193,9 +185,10 @@ def _count_denial(ctx: EventContext, event: str, rate_class: str, rate: Rate) ->
 
 
 def _log_failure(ctx: EventContext, event: str, error: BanterError) -> None:
-    # Never the payload: it may hold message bodies.
+    # Never the payload: it may hold message bodies. The name is the client's: %r escapes
+    # newlines and terminal escapes in it, so it cannot forge or hide log lines.
     logger.info(
-        "event rejected event=%s code=%s user=%s ip=%s origin=%s",
+        "event rejected event=%r code=%s user=%s ip=%s origin=%s",
         _shown(event),
         error.code.value,
         ctx.user_id,

@@ -54,6 +54,11 @@ class EngineConfig:
     # max_buffered_bytes + transport_high_water + one frame (plus the kernel's socket buffer).
     transport_high_water: int = 256 * 1024
     max_sessions: int = 20000
+    # Sessions per client address that hold no authenticated namespace connection (a
+    # handshake waiting for its CONNECT, or a session whose login ended): each holds a slot
+    # of max_sessions for up to connect_timeout, so one address must not take them all.
+    # 0: no limit.
+    max_unadmitted_per_ip: int = 100
 
 
 @dataclass(slots=True)
@@ -100,6 +105,9 @@ class EngineSocket:
         self.handler: EngineHandler | None = None
         self.closed = False
         self.close_reason = ""
+        # True while a namespace connection of this session is authenticated (set by the
+        # Socket.IO layer); the others count against max_unadmitted_per_ip.
+        self.admitted = False
         self.upgrading = False
         # Frames waiting for the transport. Most WebSocket frames are written directly and
         # never queue: an idle connection shares the empty _NO_FRAMES (a deque is 600 bytes).
@@ -132,6 +140,12 @@ class EngineSocket:
             "maxPayload": self.config.max_payload,
         }
         return "0" + orjson.dumps(body).decode()
+
+    def set_admitted(self, admitted: bool) -> None:
+        if self.closed or admitted == self.admitted:
+            return
+        self.admitted = admitted
+        self.server.count_unadmitted(self.request.client_ip, -1 if admitted else 1)
 
     def start_heartbeat(self) -> None:
         self._ping_timer = self._loop.call_later(self.config.ping_interval, self._send_ping)
@@ -383,6 +397,7 @@ class EngineServer:
         self.config = config
         self.handler_factory = handler_factory
         self.sessions: dict[str, EngineSocket] = {}
+        self._unadmitted: dict[str, int] = {}  # client address -> sessions not admitted
 
     def transport_counts(self) -> dict[str, int]:
         """Open sessions by current transport (the connections gauge)."""
@@ -391,11 +406,29 @@ class EngineServer:
             counts[session.transport] = counts.get(session.transport, 0) + 1
         return counts
 
-    def open(self, transport: str, request: RequestInfo) -> EngineSocket | None:
+    def refusal(self, client_ip: str) -> str | None:
+        """Why a new session from this address cannot be opened now, or None."""
         if len(self.sessions) >= self.config.max_sessions:
+            return "Server full"
+        cap = self.config.max_unadmitted_per_ip
+        if cap and self._unadmitted.get(client_ip, 0) >= cap:
+            return "Too many pending sessions"
+        return None
+
+    def count_unadmitted(self, client_ip: str, delta: int) -> None:
+        count = self._unadmitted.get(client_ip, 0) + delta
+        if count > 0:
+            self._unadmitted[client_ip] = count
+        else:
+            self._unadmitted.pop(client_ip, None)
+
+    def open(self, transport: str, request: RequestInfo) -> EngineSocket | None:
+        """A new session, or None when refusal() says no."""
+        if self.refusal(request.client_ip) is not None:
             return None
         session = EngineSocket(self, new_sid(), transport, request)
         self.sessions[session.sid] = session
+        self.count_unadmitted(request.client_ip, 1)
         session.handler = self.handler_factory(session)
         session.start_heartbeat()
         return session
@@ -406,3 +439,5 @@ class EngineServer:
     def forget(self, session: EngineSocket) -> None:
         if self.sessions.get(session.sid) is session:
             del self.sessions[session.sid]
+            if not session.admitted:
+                self.count_unadmitted(session.request.client_ip, -1)

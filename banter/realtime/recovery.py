@@ -11,10 +11,11 @@ The protocol (socket.io-client >= 4.6 speaks it unchanged):
 
 Here the pid is a signed (user, high-water offset) pair: it cannot be forged, it is useless
 to another user, and it lets a socket that never received an event still recover (from the
-offset the events had reached when it connected). Offsets are the ids of the durable records
-the events were written to (chat.RoomEvent), so any instance can replay them, also after
-the instance the client was on died. What to replay is asked of a `RecoverySource` (the chat
-app); this module knows nothing of rooms.
+offset the events had reached when it connected). An offset below that high water is
+refused (not recovered): it would reach back before the socket existed. Offsets are the ids
+of the durable records the events were written to (chat.RoomEvent), so any instance can
+replay them, also after the instance the client was on died. What to replay is asked of a
+`RecoverySource` (the chat app); this module knows nothing of rooms.
 """
 
 from __future__ import annotations
@@ -86,7 +87,13 @@ async def recover(source: RecoverySource, user_id: int, auth: dict[str, Any] | N
     high_water = read_pid(auth.get("pid"), user_id)
     if high_water is not None:
         offset = parse_offset(auth["offset"]) if "offset" in auth else high_water
-        if offset is not None:
+        # Never before the pid's high water: the socket was issued that pid when the events
+        # had reached it, so it cannot have lost anything older, and a lower offset (a
+        # forged "0") would replay events from before the socket ever connected. A genuine
+        # client's offsets are all above it (the sources' lookback repeats a little before
+        # the offset, within their own bounds); the rare late event with a smaller id being
+        # the last one a client got costs it a REST resync, not a replay.
+        if offset is not None and offset >= high_water:
             frames = await source.missed(user_id, offset)
             if frames is not None:
                 return Recovery(auth["pid"], True, frames)

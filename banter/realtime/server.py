@@ -11,6 +11,7 @@ from banter.realtime import lifecycle
 from banter.realtime.app import BanterNamespace
 from banter.realtime.asgi_routing import ASGIApp, realtime_asgi
 from banter.realtime.engine import EngineConfig
+from banter.realtime.socketio import InboxLimits
 from banter.realtime.transports import OriginPolicy, RealtimeServer
 
 
@@ -22,7 +23,13 @@ def engine_config() -> EngineConfig:
         max_payload=limits["MAX_PAYLOAD"],
         connect_timeout=limits["CONNECT_TIMEOUT"],
         max_sessions=limits["MAX_CONNECTIONS_PER_PROCESS"],
+        max_unadmitted_per_ip=limits["MAX_HANDSHAKES_PER_IP"],
     )
+
+
+def inbox_limits() -> InboxLimits:
+    limits = settings.BANTER
+    return InboxLimits(events=limits["MAX_QUEUED_EVENTS"], bytes=limits["MAX_QUEUED_EVENT_BYTES"])
 
 
 def build_realtime() -> RealtimeServer:
@@ -37,7 +44,10 @@ def build_realtime() -> RealtimeServer:
         events.RECOVERY,
     )
     realtime = RealtimeServer(
-        {"/": namespace}, engine_config(), OriginPolicy(settings.ALLOWED_ORIGINS)
+        {"/": namespace},
+        engine_config(),
+        OriginPolicy(settings.ALLOWED_ORIGINS),
+        inbox_limits(),
     )
     metrics.set_connection_source(realtime.engine.transport_counts)
     return realtime

@@ -11,6 +11,7 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -99,6 +100,7 @@ class Socket:
         self.replay: list[tuple[int, str]] = []
         # Made by the first event and dropped once drained (an idle socket holds none).
         self._inbox: deque[tuple[Packet, int]] | None = None
+        self._inbox_bytes = 0  # wire bytes of the events in _inbox
         self.last_event_size = 0  # bytes on the wire of the event being handled
         self._worker: asyncio.Task[None] | None = None
         self._ack_ids = itertools.count(1)
@@ -156,6 +158,14 @@ class Socket:
                 if len(self._recent) > RECENT_DEDUPE_KEYS:
                     del self._recent[0]
             self.send_event_frame(message["frame"])
+        elif not self.connected:
+            # A control message (unsubscribe after a membership ended, revoke after a
+            # logout) that lands while the socket is connecting would otherwise be lost and
+            # leave the socket in a room it may no longer read. Held in order with the
+            # frames, and never capped: dropping one is a security hole, and only the server
+            # sends them.
+            if self._held is not None:
+                self._held.append(message)
         else:
             self.handler.on_control(self, message)
 
@@ -207,7 +217,21 @@ class Socket:
         # send-message order matters), without blocking the transport reader.
         if self._inbox is None:
             self._inbox = deque()
+            self._inbox_bytes = 0
+        limits = self.connection.server.inbox_limits
+        if len(self._inbox) >= limits.events or self._inbox_bytes + size > limits.bytes:
+            # A client that sends faster than its events are handled would grow this queue
+            # without bound (rate limits only answer once an event is handled): close it.
+            logger.warning(
+                "closing sid=%s: inbound event queue full (%d events, %d bytes)",
+                self.engine.sid,
+                len(self._inbox),
+                self._inbox_bytes,
+            )
+            self.engine.close("inbound queue overflow", flush=False)
+            return
         self._inbox.append((packet, size))
+        self._inbox_bytes += size
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._drain())
 
@@ -216,6 +240,7 @@ class Socket:
             inbox = self._inbox
             while inbox and self.connected:
                 packet, self.last_event_size = inbox.popleft()
+                self._inbox_bytes -= self.last_event_size
                 event, *args = packet.data
                 try:
                     await self.handler.on_event(self, event, args, packet.id)
@@ -252,11 +277,21 @@ class Connection:
         self.sockets: dict[str, Socket] = {}
         self._connect_attempts = 0
         self._packet_size = 0  # wire bytes of the packet being decoded (text + attachments)
-        self._connect_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            server.config_connect_timeout, self._connect_timed_out
-        )
+        self._connect_timer: asyncio.TimerHandle | None = None
+        self._arm_connect_timer()
+
+    def _arm_connect_timer(self) -> None:
+        """A session must hold a namespace connection to stay open: one that never connects,
+        or whose last namespace left (a DISCONNECT, a refused or revoked login), is closed
+        after the connect timeout. Otherwise a client could CONNECT, DISCONNECT and keep
+        the session (a slot of the process's session table) alive by answering pings."""
+        if self._connect_timer is None and not self.engine.closed:
+            self._connect_timer = asyncio.get_running_loop().call_later(
+                self.server.config_connect_timeout, self._connect_timed_out
+            )
 
     def _connect_timed_out(self) -> None:
+        self._connect_timer = None
         if not self.sockets:
             self.engine.close("connect timeout")
 
@@ -333,6 +368,8 @@ class Connection:
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
+        if not any(other.connected for other in self.sockets.values()):
+            self.engine.set_admitted(True)
         socket.connected = True
         reply: dict[str, Any] = {"sid": socket.sid}
         reply.update(socket.state.pop("connect_reply_extra", {}))
@@ -358,6 +395,10 @@ class Connection:
         del self.sockets[socket.namespace]
         was_connected = socket.connected
         socket._closed()
+        if not any(other.connected for other in self.sockets.values()):
+            self.engine.set_admitted(False)
+            if not self.sockets:
+                self._arm_connect_timer()
         if was_connected:
             asyncio.get_running_loop().create_task(self._disconnected(socket, reason))
 
@@ -375,10 +416,24 @@ class Connection:
             self.drop(socket, f"transport {reason}" if reason != "client close" else reason)
 
 
+@dataclass(frozen=True, slots=True)
+class InboxLimits:
+    """How much one socket may have queued for its handler before it is closed."""
+
+    events: int = 1000
+    bytes: int = 8 * 1024 * 1024
+
+
 class SocketIOServer:
-    def __init__(self, namespaces: dict[str, Namespace], connect_timeout: float) -> None:
+    def __init__(
+        self,
+        namespaces: dict[str, Namespace],
+        connect_timeout: float,
+        inbox_limits: InboxLimits | None = None,
+    ) -> None:
         self.namespaces = namespaces
         self.config_connect_timeout = connect_timeout
+        self.inbox_limits = inbox_limits or InboxLimits()
 
     def handler_for(self, engine: EngineSocket) -> Connection:
         return Connection(self, engine)
@@ -388,6 +443,7 @@ __all__ = [
     "RESERVED_EVENTS",
     "ConnectRefused",
     "Connection",
+    "InboxLimits",
     "Namespace",
     "Socket",
     "SocketIOServer",

@@ -21,10 +21,11 @@ import orjson
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 
+from banter.ops import metrics
 from banter.realtime import lifecycle
 from banter.realtime.codec import ProtocolError, engine_decode_payload
 from banter.realtime.engine import EngineConfig, EngineServer, EngineSocket, RequestInfo
-from banter.realtime.socketio import Namespace, SocketIOServer
+from banter.realtime.socketio import InboxLimits, Namespace, SocketIOServer
 from banter.realtime.tasks import spawn
 from banter.realtime.wire import direct_writer
 
@@ -95,10 +96,11 @@ class RealtimeServer:
         namespaces: dict[str, Namespace],
         config: EngineConfig,
         origins: OriginPolicy,
+        inbox_limits: InboxLimits | None = None,
     ) -> None:
         self.config = config
         self.origins = origins
-        self.socketio = SocketIOServer(namespaces, config.connect_timeout)
+        self.socketio = SocketIOServer(namespaces, config.connect_timeout, inbox_limits)
         self.engine = EngineServer(config, self.socketio.handler_for)
         self.draining = False
         # Open WebSocket consumers (upgrade probes too) and parked long-poll GETs: a drain
@@ -111,8 +113,7 @@ class RealtimeServer:
         self._drained: set[str] = set()
         _live_servers.add(self)
 
-    def open_session(self, transport: str, scope: Scope) -> EngineSocket | None:
-        info = request_info(scope)
+    def open_session(self, transport: str, info: RequestInfo) -> EngineSocket | None:
         if not self.origins.allows(info.origin, info.host):
             # Kept open so CONNECT can be refused with data.code "origin_not_allowed";
             # the namespace refuses every CONNECT of such a session.
@@ -121,6 +122,14 @@ class RealtimeServer:
             )
             info.extra["origin_denied"] = True
         return self.engine.open(transport, info)
+
+    def refusal(self, info: RequestInfo) -> str | None:
+        """Why a handshake from this client is refused now (counted and logged), or None."""
+        reason = self.engine.refusal(info.client_ip)
+        if reason is not None:
+            metrics.SESSIONS_REFUSED.labels("full" if reason == "Server full" else "per_ip").inc()
+            logger.info("handshake refused ip=%s reason=%s", info.client_ip, reason)
+        return reason
 
     def websocket_consumer(self) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
         return EngineWebSocketConsumer.as_asgi(realtime=self)
@@ -185,9 +194,14 @@ class RealtimeServer:
             )
             await _error(send, FORBIDDEN, cors, status=403)
             return
-        session = self.engine.open("polling", info)
+        refused = self.refusal(info)
+        session = None if refused else self.engine.open("polling", info)
         if session is None:
-            await _respond(send, 503, b'{"code":3,"message":"Server full"}', cors + _JSON)
+            # 503 when full (try another instance); 429 when this address holds too many
+            # unauthenticated sessions. Clients treat both as a transport error and back off.
+            status = 503 if refused in (None, "Server full") else 429
+            body = orjson.dumps({"code": 3, "message": refused or "Server full"})
+            await _respond(send, status, body, cors + _JSON)
             return
         await _respond(send, 200, session.open_packet().encode(), cors + _TEXT)
 
@@ -411,15 +425,27 @@ class EngineWebSocketConsumer(AsyncConsumer):
         sid = query.get("sid")
         if sid is not None:
             session = self.realtime.engine.get(sid)
-            if session is None or session.transport != "polling" or session.upgrading:
+            if session is None:
+                # Unknown sid: refused before the accept, as the reference server answers
+                # the upgrade request with HTTP 400 "Session ID unknown".
                 await self.send({"type": "websocket.close", "code": 1002})
+                return
+            if session.transport != "polling" or session.upgrading:
+                # A live session already upgraded (or being probed by another socket): the
+                # reference server accepts this WebSocket and closes it at once, leaving the
+                # session alone. Clients (the official suite's included) expect a close, not
+                # a failed handshake.
+                await self.send({"type": "websocket.accept"})
+                await self._close()
                 return
             self.session = session
             self.upgrading = True
             await self.send({"type": "websocket.accept"})
             self.realtime._websockets.add(self)
             return
-        session = self.realtime.open_session("websocket", self.scope)
+        info = request_info(self.scope)
+        refused = self.realtime.refusal(info)
+        session = None if refused else self.realtime.open_session("websocket", info)
         if session is None:
             await self.send({"type": "websocket.close", "code": 1013})
             return

@@ -113,8 +113,10 @@ class TestHandshakeWebSocket:
         await eio.ws_rejected("EIO=4&transport=abc")
 
     async def test_fails_with_an_unknown_sid(self, eio):
-        """Spec (WebSocket): a sid the server does not know opens no session."""
-        await eio.ws_rejected(f"{WEBSOCKET}&sid=does-not-exist")
+        """Spec (WebSocket): a sid the server does not know opens no session; like the
+        reference server (HTTP 400 "Session ID unknown") the upgrade request itself fails."""
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await eio.ws_connect(f"{WEBSOCKET}&sid=does-not-exist")
 
 
 # ================================================================================== message
@@ -344,11 +346,26 @@ class TestUpgrade:
         await client.assert_echo("hello")
 
     async def test_ignores_websocket_connection_with_same_sid_after_upgrade(self, eio):
-        """it("ignores WebSocket connection with same sid after upgrade")."""
+        """it("ignores WebSocket connection with same sid after upgrade"): as the reference
+        server does, the second WebSocket is accepted and then closed (the suite waits for a
+        "close" event; a refused handshake is an "error" its Node.js client does not handle),
+        and the upgraded session carries on."""
         session = await eio.open_polling()
         client = await probe(eio, session)
         await client.send("5")
-        await asyncio.sleep(0.02)
-        await eio.ws_rejected(f"{WEBSOCKET}&sid={session.sid}")
+        await client.sio_connect()  # a round trip: the server has handled the "5" before it
+        second = await eio.ws_connect(f"{WEBSOCKET}&sid={session.sid}")  # no handshake error
+        assert await second.wait_closed() == []
+        await client.assert_echo("hello")
+
+    async def test_ignores_websocket_connection_with_same_sid_during_upgrade(self, eio):
+        """The reference server treats a second WebSocket for a session another one is
+        probing the same way: accepted, closed, and the probe goes on."""
+        session = await eio.open_polling()
+        client = await probe(eio, session)
+        second = await eio.ws_connect(f"{WEBSOCKET}&sid={session.sid}")
+        assert await second.wait_closed() == []
+        assert await session.get() == (200, "6")
+        await client.send("5")
         await client.sio_connect()
         await client.assert_echo("hello")

@@ -7,20 +7,24 @@ from typing import Any
 import pytest
 
 from banter.core.errors import BanterError, ErrorCode
-from banter.core.ratelimit import get_rate_limiter
-from banter.realtime.dispatch import EventContext, EventSpec, dispatch, parse_rate
+from banter.core.ratelimit import get_rate_limiter, parse_rate
+from banter.realtime.dispatch import EventContext, EventSpec, dispatch
 
 
 class FakeSocket:
     def __init__(self) -> None:
         self.acks: list[tuple[int, list[Any]]] = []
         self.emitted: list[tuple[str, tuple[Any, ...]]] = []
+        self.disconnected: str | None = None
 
     def ack(self, ack_id: int, args: list[Any]) -> None:
         self.acks.append((ack_id, args))
 
     def emit(self, event: str, *args: Any) -> None:
         self.emitted.append((event, args))
+
+    def disconnect(self, reason: str = "") -> None:
+        self.disconnected = reason
 
 
 class FakeUser:
@@ -121,6 +125,25 @@ async def test_rate_limit_answers_rate_limited_with_retry_after() -> None:
     assert outcomes == [True, True, False]
     error = socket.acks[2][1][0]["error"]
     assert error["code"] == "rate_limited" and error["details"]["retryAfter"] >= 1
+
+
+async def test_oversize_events_spend_the_rate_limit() -> None:
+    # Refusing an oversize event without charging it made junk free to send.
+    ctx, socket = make_ctx()
+    await dispatch(ctx, TABLE, "limited", ["x" * 200], 1, 201)
+    await dispatch(ctx, TABLE, "limited", ["x" * 200], 2, 201)
+    await dispatch(ctx, TABLE, "limited", [], 3, 10)
+    codes = [args[0]["error"]["code"] for _, args in socket.acks]
+    assert codes == ["payload_too_large", "payload_too_large", "rate_limited"]
+
+
+async def test_persistent_oversize_events_end_in_the_abuse_disconnect(settings: Any) -> None:
+    settings.BANTER = {**settings.BANTER, "ABUSE_MULTIPLIER": 1}  # 2 strikes for "tight"
+    ctx, socket = make_ctx()
+    await dispatch(ctx, TABLE, "limited", ["x" * 200], 1, 201)
+    assert socket.disconnected is None
+    await dispatch(ctx, TABLE, "limited", ["x" * 200], 2, 201)
+    assert socket.disconnected == "rate limit abuse"
 
 
 def test_parse_rate() -> None:

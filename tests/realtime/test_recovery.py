@@ -73,3 +73,18 @@ async def test_not_recovered_gets_a_new_pid() -> None:
         result = await recovery.recover(source, 5, auth)
         assert not result.recovered and result.frames == []
         assert read_pid(result.pid, 5) == 7  # issued at the current high water
+
+
+async def test_an_offset_below_the_pid_high_water_is_not_recovered() -> None:
+    # The pid was issued when the events had reached 10: a socket holding it cannot have
+    # lost anything older, so "offset": "0" (or any lower offset) is a request to read the
+    # room log from before it connected. Refused, and nothing is read.
+    pid = issue_pid(5, 10)
+    for offset in ("0", "9"):
+        source = FakeSource([(3, "42[...]")])
+        result = await recovery.recover(source, 5, {"pid": pid, "offset": offset})
+        assert not result.recovered and result.frames == [] and result.pid != pid
+        assert source.asked == []
+    source = FakeSource([])
+    result = await recovery.recover(source, 5, {"pid": pid, "offset": "10"})  # the high water
+    assert result.recovered and source.asked == [(5, 10)]
