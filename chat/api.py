@@ -15,6 +15,7 @@ from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from banter.accounts.models import User
+from banter.core.throttling import charge_event_rate
 from chat import selectors, services
 from chat.serializers import (
     DirectRoomInputSerializer,
@@ -131,12 +132,14 @@ class RoomMessagesApi(APIView):
             200: OpenApiResponse(
                 MessageOutputSerializer, description="A repeated clientId: the stored message"
             ),
-            **_errors(400, 403, 404, 409),
+            **_errors(400, 403, 404, 409, 429),
         },
     )
     def post(self, request: Request, room_id: int) -> Response:
+        user = _user(request)
+        charge_event_rate("message", user.pk)  # the send-message socket budget
         data = _validated(MessageSendInputSerializer, request.data)
-        message, created = services.message_send(sender=_user(request), room_id=room_id, **data)
+        message, created = services.message_send(sender=user, room_id=room_id, **data)
         return Response(MessageOutputSerializer(message).data, status=201 if created else 200)
 
 

@@ -48,10 +48,12 @@ def message_payload(message: Message) -> dict[str, Any]:
 
 
 def message_edited_payload(message: Message) -> dict[str, Any]:
+    # Blank once deleted: the stored edit events of a deleted message are rewritten with
+    # this (chat.services._rewrite_recorded), and a replay must not show what REST hides.
     return {
         "messageId": message.pk,
         "roomId": message.room_id,
-        "content": message.content,
+        "content": "" if message.deleted_at is not None else message.content,
         "editedAt": iso_utc(message.edited_at),
         "seq": message.seq,
     }

@@ -1,9 +1,14 @@
 """What a reconnecting socket missed, from the room event log (chat.RoomEvent).
 
-Replays only rooms the user is a member of now, only within RECOVERY_WINDOW, and at most
-RECOVERY_MAX_EVENTS events: beyond that the client is told it was not recovered and resyncs
-over REST (GET /api/rooms/{id}/messages?after=<seq>), which is cheaper than a flood of
-events and gives the current state of edited and deleted messages anyway.
+Replays only rooms the user is a member of now, in each only what was recorded since they
+joined it, only within RECOVERY_WINDOW, and at most RECOVERY_MAX_EVENTS events: beyond that
+the client is told it was not recovered and resyncs over REST
+(GET /api/rooms/{id}/messages?after=<seq>), which is cheaper than a flood of events.
+
+The stored payloads are replayed as they are: chat.services rewrites a message's records
+when it is edited or deleted (services._rewrite_recorded), so every replay here (recovery,
+the gap replay, the sequencer's fills) shows the current content, never a pre-edit or a
+deleted text.
 """
 
 from __future__ import annotations
@@ -13,14 +18,14 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from banter.core.state import get_state_store
 from banter.realtime.codec import encode_event_frame
 from banter.realtime.dispatch import run_sync
 from chat.events import MESSAGE_RECEIVED
-from chat.models import Membership, RoomEvent
+from chat.models import RoomEvent
 
 logger = logging.getLogger("chat.recovery")
 
@@ -61,9 +66,17 @@ def _missed(user_id: int, after: int) -> list[tuple[int, str]] | None:
             # when it dropped (published by a slower instance): sent again to be safe.
             missed |= Q(pk__lt=after, created_at__gte=offset_created - lookback)
     cap = settings.BANTER["RECOVERY_MAX_EVENTS"]
-    rooms = Membership.objects.filter(user_id=user_id).values("room_id")
     rows = list(
-        RoomEvent.objects.filter(missed, room_id__in=rooms, created_at__gte=window_start)
+        RoomEvent.objects.filter(
+            missed,
+            # Joined per room (one filter(): one join, the (room, user) pair is unique):
+            # only the rooms the user is in now, and in each only what was recorded since
+            # they joined it, never what was said before they were there (or in an earlier
+            # stay: leaving deletes the membership, rejoining starts a new one).
+            room__memberships__user_id=user_id,
+            room__memberships__joined_at__lte=F("created_at"),
+            created_at__gte=window_start,
+        )
         .order_by("pk")
         .values_list("pk", "event", "payload")[: cap + 1]
     )

@@ -80,7 +80,7 @@ def room_create(
     memberships += [Membership(room=room, user=user, role=Role.MEMBER) for user in members]
     Membership.objects.bulk_create(memberships)
     for membership in memberships:
-        _announce_join(membership)
+        announce_join(membership)
     return room
 
 
@@ -112,7 +112,7 @@ def direct_room_get_or_create(*, user: User, other_user_id: Any) -> tuple[Room, 
             room=room, user=participant, defaults={"role": Role.MEMBER}
         )
         if joined:
-            _announce_join(membership)
+            announce_join(membership)
     return room, created
 
 
@@ -140,7 +140,7 @@ def room_join(*, user: User, room_id: Any) -> tuple[Room, Membership, bool]:
         room=room, user=user, defaults={"role": Role.MEMBER}
     )
     if created:
-        _announce_join(membership)
+        announce_join(membership)
     return room, membership, created
 
 
@@ -180,7 +180,7 @@ def member_add(*, actor: User, room_id: Any, user_id: Any, role: Any = Role.MEMB
     except IntegrityError:
         # room_join does not take the room lock, so the user may have just joined.
         raise conflict("User is already a member of this room", userId=user.pk) from None
-    _announce_join(membership)
+    announce_join(membership)
     return membership
 
 
@@ -277,10 +277,7 @@ def message_edit(*, user: User, message_id: Any, content: Any) -> Message:
     if content == message.content:
         return message  # nothing changed: no edited mark, no event
 
-    message.content = content
-    message.edited_at = timezone.now()
-    message.save(update_fields=["content", "edited_at"])
-    _room_event(message.room_id, events.MESSAGE_EDITED, events.message_edited_payload(message))
+    _apply_edit(message, content)
     return message
 
 
@@ -297,9 +294,28 @@ def message_delete(*, user: User, message_id: Any) -> Message:
     if message.is_deleted:
         return message
 
-    message.deleted_at = timezone.now()
-    message.save(update_fields=["deleted_at"])
-    _room_event(message.room_id, events.MESSAGE_DELETED, events.message_deleted_payload(message))
+    _apply_delete(message)
+    return message
+
+
+@transaction.atomic
+def message_moderate(
+    *, message_id: Any, content: str | None = None, delete: bool = False
+) -> Message:
+    """An operator's change to a message (the Django admin): a new content and/or a soft
+    delete, announced to the room and rewritten in the event log exactly as the author's
+    edit (message_edit) and delete (message_delete) are. No membership or author checks: the
+    caller is staff. Changing a deleted message's stored content announces nothing (every
+    payload shows it blank anyway)."""
+    message = _message_locked(message_id)
+    if content is not None and content != message.content:
+        if message.is_deleted:
+            message.content = content
+            message.save(update_fields=["content"])
+        else:
+            _apply_edit(message, content)
+    if delete and not message.is_deleted:
+        _apply_delete(message)
     return message
 
 
@@ -330,6 +346,43 @@ def read_position_mark(
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _apply_edit(message: Message, content: str) -> None:
+    """Store a new content (message row locked) and announce it."""
+    message.content = content
+    message.edited_at = timezone.now()
+    message.save(update_fields=["content", "edited_at"])
+    _rewrite_recorded(message)
+    _room_event(message.room_id, events.MESSAGE_EDITED, events.message_edited_payload(message))
+
+
+def _apply_delete(message: Message) -> None:
+    """Soft-delete (message row locked) and announce it."""
+    message.deleted_at = timezone.now()
+    message.save(update_fields=["deleted_at"])
+    _rewrite_recorded(message)
+    _room_event(message.room_id, events.MESSAGE_DELETED, events.message_deleted_payload(message))
+
+
+def _rewrite_recorded(message: Message) -> None:
+    """Bring the message's earlier recorded events (chat.RoomEvent) up to its current state.
+
+    Recovery, the gap replay and the sequencer's fills all replay stored payloads, so the
+    `message-received` and `message-edited` records of an edited or deleted message would
+    otherwise hand out the pre-edit or deleted text that REST no longer shows. Rewriting
+    them here, in the edit's or delete's transaction, instead of building replay frames from
+    the current Message rows keeps message_send (the hot path) at one insert and the replay
+    reads (three of them, one per sequencer fill) free of joins; edits and deletes are rare,
+    and this is two UPDATEs over one room's recorded events (within RECOVERY_WINDOW, found
+    through the (room, id) index). Payloads embed no other message's content (`replyTo` is
+    an id), so nothing else can leak a deleted text.
+    """
+    recorded = RoomEvent.objects.filter(room_id=message.room_id, payload__seq=message.seq)
+    recorded.filter(event=events.MESSAGE_RECEIVED).update(payload=events.message_payload(message))
+    recorded.filter(event=events.MESSAGE_EDITED).update(
+        payload=events.message_edited_payload(message)
+    )
 
 
 def _room_event(
@@ -432,8 +485,15 @@ def _end_membership(membership: Membership) -> None:
             if successor is not None:
                 successor.role = Role.OWNER
                 successor.save(update_fields=["role"])
+    # The post_delete receiver (chat/signals.py) announces the leave: it is the one place
+    # that does, so a membership deleted any other way (the admin, a cascade from a deleted
+    # user or room) unsubscribes the user's sockets too, and this path announces it once.
     membership.delete()
-    room_id, user_id = membership.room_id, membership.user_id
+
+
+def announce_leave(*, room_id: int, user_id: int) -> None:
+    """After commit: the room hears who left, and the user's open sockets (on every instance)
+    leave the room group, so they stop receiving a room they are no longer in."""
     broadcast_on_commit(
         room_group(room_id),
         events.USER_LEFT_ROOM,
@@ -442,7 +502,7 @@ def _end_membership(membership: Membership) -> None:
     control_on_commit(user_group(user_id), "unsubscribe", target=room_group(room_id))
 
 
-def _announce_join(membership: Membership) -> None:
+def announce_join(membership: Membership) -> None:
     # The new member's open sockets subscribe to the room group, wherever they are
     # connected; the room hears who joined.
     control_on_commit(

@@ -171,11 +171,11 @@ async def _go_offline_if_idle(user_id: int, left_at: datetime) -> None:
         # announced nothing, so keep the user online.
         await store.presence_set(user_id, previous, _ttl(), only_if_absent=True)
         return
+    if previous == INVISIBLE:
+        await run_sync(services.presence_mark_invisible_offline, user_id=user_id)
+        return
     last_seen = await run_sync(services.presence_mark_offline, user_id=user_id, at=left_at)
-    if previous != INVISIBLE:
-        await _announce(
-            user_id, events.USER_OFFLINE, events.user_offline_payload(user_id, last_seen)
-        )
+    await _announce(user_id, events.USER_OFFLINE, events.user_offline_payload(user_id, last_seen))
 
 
 async def presence_update(ctx: EventContext, payload: Any) -> dict[str, Any]:

@@ -36,6 +36,12 @@ def presence_mark_offline(*, user_id: int, at: datetime | None = None) -> dateti
     return last_seen
 
 
+def presence_mark_invisible_offline(*, user_id: int) -> None:
+    """An invisible user's last connection closed: last_seen stays what others were shown
+    when the user went invisible (moving it would tell them how long the user stayed)."""
+    User.objects.filter(pk=user_id).update(is_online=False)
+
+
 def presence_status_save(*, user_id: int, status: str) -> datetime | None:
     """Store the user's chosen status (already checked) while they are connected.
 

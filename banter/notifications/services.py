@@ -30,12 +30,25 @@ def notification_create(*, user_id: int, kind: str, payload: dict[str, Any]) -> 
     if not User.objects.filter(pk=user_id).exists():
         raise not_found("User")
     notification = Notification.objects.create(user_id=user_id, kind=kind, payload=payload)
+    notification_announce(notification)
+    return notification
+
+
+def notification_announce(notification: Notification) -> None:
+    """After commit: push a stored notification and the new unread count to the user's
+    sockets. notification_create does; so does the admin for the ones it adds."""
+    user_id = notification.user_id
     group = user_group(user_id)
     broadcast_on_commit(group, NOTIFICATION_NEW, notification_payload(notification))
     # Counted inside the transaction: two creations racing for one user may both report the
     # same number. The count is a badge hint; the next event or reconnect corrects it.
     broadcast_on_commit(group, NOTIFICATION_COUNT, {"unread": notification_unread_count(user_id)})
-    return notification
+
+
+def notification_count_announce(user_id: int) -> None:
+    """After commit: the user's sockets get their unread count (a read mark changed)."""
+    count = notification_unread_count(user_id)
+    broadcast_on_commit(user_group(user_id), NOTIFICATION_COUNT, {"unread": count})
 
 
 @transaction.atomic

@@ -54,3 +54,18 @@ def send() -> SendMessage:
         return message
 
     return send_message
+
+
+Published = list[dict[str, Any]]
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> Published:
+    """Every message handed to the hub (frames and controls such as "unsubscribe" or
+    "revoke"), recorded instead of published. Callbacks run on commit only inside
+    capture_broadcasts()."""
+    from banter.realtime import hub
+
+    sent: Published = []
+    monkeypatch.setattr(hub, "publish", lambda group, message: sent.append(message))
+    return sent

@@ -9,9 +9,16 @@ import orjson
 import pytest
 from django.utils import timezone
 
-from chat import recovery
-from chat.models import RoomEvent
-from chat.services import message_delete, message_send, room_create
+from chat import events, recovery
+from chat.models import Message, RoomEvent
+from chat.services import (
+    member_add,
+    message_delete,
+    message_edit,
+    message_send,
+    room_create,
+    room_leave,
+)
 
 
 @pytest.fixture
@@ -107,3 +114,103 @@ def test_missed_in_sequence_reads_a_rooms_messages_by_seq(room: Any, user_factor
     rows = recovery._missed_in_sequence(room_obj.pk, offsets[3], 4, None)
     assert [seq for _, seq, _ in rows] == [4, 5]
     assert recovery._missed_in_sequence(room_obj.pk, offsets[5], 6, None) == []
+
+
+def _everything_replayable(room_id: int, user_id: int, start: int) -> str:
+    """Every way a stored event reaches a client again, as one string to search: recovery,
+    the gap replay and the sequencer's fill."""
+    frames = recovery._missed(user_id, start)
+    assert frames is not None
+    since = recovery._missed_since([room_id], timezone.now() - timedelta(minutes=5))
+    filled = recovery._missed_in_sequence(room_id, start, 1, None)
+    return "\n".join(
+        [frame for _, frame in frames]
+        + [frame for _, _, frame in since]
+        + [frame for _, _, frame in filled]
+    )
+
+
+def _replayed_payloads(frames: list[tuple[int, str]] | None, event: str) -> list[Any]:
+    assert frames is not None
+    return [payload for name, payload, _ in _decoded(frames) if name == event]
+
+
+def test_a_deleted_message_is_replayed_blank(room: Any) -> None:
+    room_obj, alice, bob = room
+    start = recovery._high_water()
+    secret, _ = message_send(sender=alice, room_id=room_obj.pk, content="the secret")
+    message_edit(user=alice, message_id=secret.pk, content="the edited secret")
+    message_send(sender=alice, room_id=room_obj.pk, content="kept")
+    message_delete(user=alice, message_id=secret.pk)
+
+    assert "secret" not in _everything_replayable(room_obj.pk, bob.pk, start)
+    # The message-received record shows what REST shows now: blank, with deletedAt.
+    current = Message.objects.select_related("sender").get(pk=secret.pk)
+    received = _replayed_payloads(recovery._missed(bob.pk, start), "message-received")
+    assert received[0] == events.message_payload(current)
+    assert received[0]["content"] == "" and received[0]["deletedAt"] is not None
+    assert received[1]["content"] == "kept"
+    edited = _replayed_payloads(recovery._missed(bob.pk, start), "message-edited")
+    assert [payload["content"] for payload in edited] == [""]
+
+
+def test_an_edited_message_is_replayed_with_its_current_content(room: Any) -> None:
+    room_obj, alice, bob = room
+    start = recovery._high_water()
+    message, _ = message_send(sender=alice, room_id=room_obj.pk, content="first draft")
+    message_edit(user=alice, message_id=message.pk, content="second draft")
+    message_edit(user=alice, message_id=message.pk, content="final")
+
+    replayable = _everything_replayable(room_obj.pk, bob.pk, start)
+    assert "draft" not in replayable and "final" in replayable
+    current = Message.objects.select_related("sender").get(pk=message.pk)
+    frames = recovery._missed(bob.pk, start)
+    assert _replayed_payloads(frames, "message-received") == [events.message_payload(current)]
+    assert (
+        _replayed_payloads(frames, "message-edited") == [events.message_edited_payload(current)] * 2
+    )
+
+
+def test_a_message_deleted_outright_is_replayed_blank(room: Any) -> None:
+    # The admin, a shell, or its sender's account deleted with it (chat/signals.py).
+    room_obj, alice, bob = room
+    start = recovery._high_water()
+    message, _ = message_send(sender=alice, room_id=room_obj.pk, content="gone for good")
+    message_edit(user=alice, message_id=message.pk, content="gone for good, edited")
+    Message.objects.filter(pk=message.pk).delete()
+    assert "gone" not in _everything_replayable(room_obj.pk, bob.pk, start)
+    received = _replayed_payloads(recovery._missed(bob.pk, start), "message-received")
+    assert received[0]["deletedAt"] is not None
+
+
+def test_events_from_before_the_user_joined_are_not_replayed(room: Any, user_factory: Any) -> None:
+    room_obj, alice, _ = room
+    newcomer = user_factory()
+    start = recovery._high_water()
+    message_send(sender=alice, room_id=room_obj.pk, content="before you came")
+    member_add(actor=alice, room_id=room_obj.pk, user_id=newcomer.pk)
+    message_send(sender=alice, room_id=room_obj.pk, content="welcome")
+    frames = recovery._missed(newcomer.pk, start)
+    assert [p["content"] for p in _replayed_payloads(frames, "message-received")] == ["welcome"]
+
+    # Nor what was said while they were away (leaving ends the membership).
+    room_leave(user=newcomer, room_id=room_obj.pk)
+    message_send(sender=alice, room_id=room_obj.pk, content="while you were out")
+    member_add(actor=alice, room_id=room_obj.pk, user_id=newcomer.pk)
+    message_send(sender=alice, room_id=room_obj.pk, content="welcome back")
+    frames = recovery._missed(newcomer.pk, start)
+    assert [p["content"] for p in _replayed_payloads(frames, "message-received")] == [
+        "welcome back"
+    ]
+
+
+def test_joined_at_is_per_room(room: Any, user_factory: Any) -> None:
+    # An early membership in one room does not open another room's earlier history.
+    room_obj, alice, bob = room
+    later = room_create(creator=alice, name="later")
+    start = recovery._high_water()
+    message_send(sender=alice, room_id=later.pk, content="before bob")
+    member_add(actor=alice, room_id=later.pk, user_id=bob.pk)
+    message_send(sender=alice, room_id=room_obj.pk, content="old room")
+    frames = recovery._missed(bob.pk, start)
+    assert [p["content"] for p in _replayed_payloads(frames, "message-received")] == ["old room"]

@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from banter.accounts.models import User
 from banter.core.errors import BanterError, ErrorCode
-from banter.realtime.broadcast import Broadcast, capture_broadcasts, room_group
+from banter.realtime.broadcast import Broadcast, capture_broadcasts, room_group, user_group
 from chat import events, services
 from chat.models import Membership, Message, Room
-from tests.chat.conftest import SendMessage, UserFactory
+from tests.chat.conftest import Published, SendMessage, UserFactory
 
 Role = Membership.Role
 
@@ -177,6 +177,40 @@ class TestRoomLeave:
                 ({"roomId": room.pk, "userId": member.pk},),
             )
         ]
+
+    def test_leave_unsubscribes_the_users_sockets_once(
+        self, room: Room, member: User, admin: User, published: Published
+    ) -> None:
+        # The post_delete receiver (chat/signals.py) is the one announcer: the service path
+        # must not announce a second time.
+        with capture_broadcasts() as sent:
+            services.member_remove(actor=admin, room_id=room.pk, user_id=member.pk)
+        assert len(events_named(sent, events.USER_LEFT_ROOM)) == 1
+        controls = [m for m in published if m["type"] == "banter.control"]
+        assert controls == [
+            {
+                "type": "banter.control",
+                "group": user_group(member.pk),
+                "action": "unsubscribe",
+                "target": room_group(room.pk),
+            }
+        ]
+
+    def test_any_membership_delete_unsubscribes(
+        self, room: Room, owner: User, admin: User, member: User, published: Published
+    ) -> None:
+        # A queryset delete, a cascade from a deleted room: nothing bypasses the live layer.
+        room_id = room.pk
+        with capture_broadcasts() as sent:
+            Membership.objects.filter(room=room, user=member).delete()
+            room.delete()
+        unsubscribed = [
+            (m["group"], m["target"]) for m in published if m.get("action") == "unsubscribe"
+        ]
+        assert sorted(unsubscribed) == sorted(
+            (user_group(user.pk), room_group(room_id)) for user in (owner, admin, member)
+        )
+        assert len(events_named(sent, events.USER_LEFT_ROOM)) == 3
 
     def test_last_owner_hands_over_to_oldest_admin(
         self, room: Room, owner: User, admin: User, member: User
@@ -723,7 +757,6 @@ class TestMentions:
         self, room: Room, owner: User, member: User, admin: User, outsider: User, send: SendMessage
     ) -> None:
         from banter.notifications.models import Notification
-        from banter.realtime.broadcast import user_group
 
         text = f"@{member.username}, see this; @{outsider.username} too, mail a@{admin.username}"
         with capture_broadcasts() as sent:

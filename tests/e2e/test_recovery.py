@@ -177,6 +177,74 @@ async def test_forged_and_foreign_pids_are_not_recovered(
         await a_client.disconnect()
 
 
+async def test_the_replay_shows_edited_and_deleted_messages_as_rest_does(
+    pair: tuple[LiveServer, LiveServer],
+) -> None:
+    # Bob is away while a message is sent and deleted and another sent and edited: his
+    # recovered replay must not carry the deleted or the pre-edit text (REST hides both).
+    one, two = pair
+    api = RestClient(one.url)
+    alice, bob, room = room_of_two(api)
+    a_client, a = await connect(one.url, alice)
+    b_client, _ = await connect(one.url, bob)
+    pid = b_client.pid
+    assert pid is not None
+    await b_client.disconnect()
+    try:
+        secret = await a.call("send-message", {"roomId": room["id"], "content": "the secret"})
+        draft = await a.call("send-message", {"roomId": room["id"], "content": "rough draft"})
+        assert secret["ok"] and draft["ok"]
+        deleted = await a.call("delete-message", {"messageId": secret["data"]["id"]})
+        edited = await a.call(
+            "edit-message", {"messageId": draft["data"]["id"], "content": "final"}
+        )
+        assert deleted["ok"] and edited["ok"], (deleted, edited)
+
+        client, recorder = await connect(two.url, bob, pid=pid)
+        try:
+            assert client.pid == pid  # recovered
+            got = await messages(recorder, 2)
+            assert [(m["content"], m["deletedAt"] is None) for m in got] == [
+                ("", False),
+                ("final", True),
+            ]
+            assert [e for e, _ in recorder.events if e.startswith("message-")] == [
+                "message-received",
+                "message-received",
+                "message-deleted",
+                "message-edited",
+            ]
+            wire = repr(recorder.events)
+            assert "secret" not in wire and "draft" not in wire
+        finally:
+            await client.disconnect()
+    finally:
+        await a_client.disconnect()
+
+
+async def test_an_offset_below_the_pids_is_not_recovered(
+    pair: tuple[LiveServer, LiveServer],
+) -> None:
+    # The pid says how far the events had got when the socket connected; a forged lower
+    # offset would read the room's log from before that.
+    one, _ = pair
+    api = RestClient(one.url)
+    alice, bob, room = room_of_two(api)
+    a_client, a = await connect(one.url, alice)
+    try:
+        await send(a, room["id"], ["said before bob connected"])
+        b_client, _ = await connect(one.url, bob)
+        pid = b_client.pid
+        assert pid is not None
+        await b_client.disconnect()
+        client, recorder = await connect(one.url, bob, pid=pid, offset="0")
+        assert client.pid != pid  # recovered=false: resync over REST
+        assert await messages(recorder, 1, timeout=1) == []
+        await client.disconnect()
+    finally:
+        await a_client.disconnect()
+
+
 async def test_more_than_the_cap_is_not_recovered(pair: tuple[LiveServer, LiveServer]) -> None:
     one, two = pair
     api = RestClient(one.url)
