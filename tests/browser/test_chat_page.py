@@ -70,9 +70,14 @@ def web_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def page_server(
     web_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    # Offline shows 1 s after the last connection closed, not 5.
+    # Offline shows 1 s after the last connection closed, not 5. The test sends a 35-message
+    # backlog over REST at once, which spends the send-message budget (20 at once).
     server = start_banter(
-        web_database, tmp_path_factory.mktemp("web-logs"), "web", PRESENCE_OFFLINE_GRACE="1"
+        web_database,
+        tmp_path_factory.mktemp("web-logs"),
+        "web",
+        PRESENCE_OFFLINE_GRACE="1",
+        RATE_LIMIT_MESSAGE="1000/60/1000",
     )
     yield server
     server.stop()
