@@ -12,8 +12,8 @@ from rest_framework.views import APIView
 
 from banter.accounts.models import User
 from banter.core.pagination import BanterCursorPagination
-from calls.events import call_payload
 from calls.models import CallLog
+from calls.payloads import call_payload
 from calls.selectors import call_get_for_participant, call_list_for_user
 from calls.serializers import CallListParamsSerializer, CallSerializer
 

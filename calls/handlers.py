@@ -8,7 +8,7 @@ from banter.core.errors import validation_error
 from banter.realtime.broadcast import broadcast_now, user_group
 from banter.realtime.cluster import LostInstance, device_of
 from banter.realtime.dispatch import EventContext, run_sync
-from calls import events, services
+from calls import payloads, services
 
 
 def _fields(payload: Any) -> dict[str, Any]:
@@ -26,7 +26,7 @@ async def call_initiate(ctx: EventContext, payload: Any) -> dict[str, Any]:
         call_type=fields.get("callType"),
         device=ctx.socket.sid,
     )
-    return events.call_payload(call)
+    return payloads.call_payload(call)
 
 
 async def call_accept(ctx: EventContext, payload: Any) -> dict[str, Any]:
@@ -36,26 +36,26 @@ async def call_accept(ctx: EventContext, payload: Any) -> dict[str, Any]:
         call_id=_fields(payload).get("callId"),
         device=ctx.socket.sid,
     )
-    return events.call_payload(call)
+    return payloads.call_payload(call)
 
 
 async def call_reject(ctx: EventContext, payload: Any) -> dict[str, Any]:
     call = await run_sync(
         services.call_reject, user=ctx.user, call_id=_fields(payload).get("callId")
     )
-    return events.call_payload(call)
+    return payloads.call_payload(call)
 
 
 async def call_cancel(ctx: EventContext, payload: Any) -> dict[str, Any]:
     call = await run_sync(
         services.call_cancel, user=ctx.user, call_id=_fields(payload).get("callId")
     )
-    return events.call_payload(call)
+    return payloads.call_payload(call)
 
 
 async def call_end(ctx: EventContext, payload: Any) -> dict[str, Any]:
     call = await run_sync(services.call_end, user=ctx.user, call_id=_fields(payload).get("callId"))
-    return events.call_ended_payload(call)
+    return payloads.call_ended_payload(call)
 
 
 async def call_signal(ctx: EventContext, payload: Any) -> dict[str, Any]:
@@ -70,8 +70,8 @@ async def call_signal(ctx: EventContext, payload: Any) -> dict[str, Any]:
     )
     broadcast_now(
         user_group(other_id),
-        events.CALL_SIGNAL,
-        events.call_signal_payload(call, ctx.user_id, signal),
+        payloads.CALL_SIGNAL,
+        payloads.call_signal_payload(call, ctx.user_id, signal),
         only_sid=device or None,
     )
     return {}

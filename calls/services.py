@@ -23,13 +23,13 @@ from django.utils import timezone
 
 from banter.accounts.models import User
 from banter.core.errors import conflict, forbidden, not_found, validation_error
+from banter.core.validation import check_choice, check_id, check_reference_id
 from banter.notifications.models import Notification
 from banter.notifications.services import notification_create
 from banter.realtime.broadcast import broadcast_on_commit, user_group
-from calls import events
+from calls import payloads
 from calls.models import CallLog
 from chat.models import Membership
-from chat.validation import check_choice, check_id, check_reference_id
 
 Status = CallLog.Status
 ACTIVE = (Status.RINGING, Status.ANSWERED)
@@ -71,7 +71,7 @@ def call_initiate(*, caller: User, receiver_id: Any, call_type: Any, device: str
             ended_at=now,
             caller_device=device,
         )
-        broadcast_on_commit(user_group(caller.pk), events.CALL_BUSY, events.call_payload(call))
+        broadcast_on_commit(user_group(caller.pk), payloads.CALL_BUSY, payloads.call_payload(call))
         return call
 
     call = CallLog.objects.create(
@@ -81,8 +81,8 @@ def call_initiate(*, caller: User, receiver_id: Any, call_type: Any, device: str
         ring_expires_at=now + timedelta(seconds=settings.BANTER["CALL_RING_TIMEOUT"]),
         caller_device=device,
     )
-    payload = events.call_payload(call)
-    broadcast_on_commit(user_group(receiver_id), events.CALL_INCOMING, payload)
+    payload = payloads.call_payload(call)
+    broadcast_on_commit(user_group(receiver_id), payloads.CALL_INCOMING, payload)
     return call
 
 
@@ -99,12 +99,12 @@ def call_accept(*, user: User, call_id: Any, device: str = "") -> CallLog:
     call.answered_at = now
     call.receiver_device = device
     call.save(update_fields=["status", "answered_at", "receiver_device"])
-    payload = events.call_payload(call)
-    broadcast_on_commit(user_group(call.caller_id), events.CALL_ACCEPTED, payload)
+    payload = payloads.call_payload(call)
+    broadcast_on_commit(user_group(call.caller_id), payloads.CALL_ACCEPTED, payload)
     # The receiver's other devices stop ringing; the one that answered knows from its ack.
     broadcast_on_commit(
         user_group(call.receiver_id),
-        events.CALL_ANSWERED_ELSEWHERE,
+        payloads.CALL_ANSWERED_ELSEWHERE,
         payload,
         exclude_sid=device or None,
     )
@@ -117,7 +117,7 @@ def call_reject(*, user: User, call_id: Any) -> CallLog:
     if call.receiver_id != user.pk:
         raise forbidden("Only the receiver can reject a call")
     _require(call, Status.RINGING, "reject")
-    _finish(call, Status.REJECTED, events.CALL_REJECTED)
+    _finish(call, Status.REJECTED, payloads.CALL_REJECTED)
     return call
 
 
@@ -127,7 +127,7 @@ def call_cancel(*, user: User, call_id: Any) -> CallLog:
     if call.caller_id != user.pk:
         raise forbidden("Only the caller can cancel a call")
     _require(call, Status.RINGING, "cancel")
-    _finish(call, Status.CANCELLED, events.CALL_CANCELLED)
+    _finish(call, Status.CANCELLED, payloads.CALL_CANCELLED)
     return call
 
 
@@ -135,7 +135,7 @@ def call_cancel(*, user: User, call_id: Any) -> CallLog:
 def call_end(*, user: User, call_id: Any) -> CallLog:
     call = _call_locked(user, call_id)
     _require(call, Status.ANSWERED, "end")
-    _finish(call, Status.COMPLETED, events.CALL_ENDED)
+    _finish(call, Status.COMPLETED, payloads.CALL_ENDED)
     return call
 
 
@@ -261,9 +261,9 @@ def _sweep_batch(due: QuerySet[CallLog], expire: Any) -> list[CallLog]:
 def _miss(call: CallLog) -> bool:
     if not _transition(call, Status.RINGING, Status.MISSED, ended_at=call.ring_expires_at):
         return False
-    payload = events.call_payload(call)
-    broadcast_on_commit(user_group(call.caller_id), events.CALL_MISSED, payload)
-    broadcast_on_commit(user_group(call.receiver_id), events.CALL_MISSED, payload)
+    payload = payloads.call_payload(call)
+    broadcast_on_commit(user_group(call.caller_id), payloads.CALL_MISSED, payload)
+    broadcast_on_commit(user_group(call.receiver_id), payloads.CALL_MISSED, payload)
     notification_create(
         user_id=call.receiver_id,
         kind=Notification.Kind.MISSED_CALL,
@@ -282,7 +282,7 @@ def _end_dropped(call: CallLog) -> bool:
         duration=_duration(call, ended_at),
     ):
         return False
-    _broadcast_both(call, events.CALL_ENDED, events.call_ended_payload(call))
+    _broadcast_both(call, payloads.CALL_ENDED, payloads.call_ended_payload(call))
     return True
 
 
@@ -306,8 +306,8 @@ def _finish(call: CallLog, status: str, event: str) -> None:
     if status == Status.COMPLETED:
         call.duration = _duration(call, now)
     call.save(update_fields=["status", "ended_at", "duration"])
-    payload = events.call_ended_payload(call) if event == events.CALL_ENDED else None
-    _broadcast_both(call, event, payload or events.call_payload(call))
+    payload = payloads.call_ended_payload(call) if event == payloads.CALL_ENDED else None
+    _broadcast_both(call, event, payload or payloads.call_payload(call))
 
 
 def _broadcast_both(call: CallLog, event: str, payload: dict[str, Any]) -> None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from banter.core.errors import forbidden, validation_error
+from banter.core.validation import check_id
 from banter.realtime.broadcast import broadcast_now, room_group
 from banter.realtime.dispatch import EventContext
-from chat.validation import check_id, clean_content
+from chat.validation import clean_content
 
 BENCH_MESSAGE = "bench:message"
 

@@ -11,7 +11,7 @@ from typing import Any
 from banter.core.errors import validation_error
 from banter.realtime.broadcast import room_group
 from banter.realtime.dispatch import EventContext, run_sync
-from chat import events, selectors, services, typing
+from chat import payloads, selectors, services, typing
 from presence.handlers import online_statuses
 
 
@@ -48,7 +48,7 @@ async def join_room(ctx: EventContext, payload: Any) -> dict[str, Any]:
     typing_ids = [uid for uid in await typing.typing_users(room.pk) if uid != ctx.user_id]
     data = {
         "roomId": room.pk,
-        "room": events.room_payload(view),
+        "room": payloads.room_payload(view),
         "onlineUsers": [
             {"userId": user_id, "status": statuses[user_id]}
             for user_id in member_ids
@@ -56,7 +56,7 @@ async def join_room(ctx: EventContext, payload: Any) -> dict[str, Any]:
         ],
         "typingUsers": typing_ids,
     }
-    ctx.emit(events.ROOM_JOINED, data)
+    ctx.emit(payloads.ROOM_JOINED, data)
     return data
 
 
@@ -83,7 +83,7 @@ async def send_message(ctx: EventContext, payload: Any) -> dict[str, Any]:
     # when the socket was not typing there: the common case).
     if message.room_id in ctx.state.get("typing_rooms", ()):
         await typing.stop(ctx, message.room_id)
-    return events.message_payload(message)
+    return payloads.message_payload(message)
 
 
 async def edit_message(ctx: EventContext, payload: Any) -> dict[str, Any]:
@@ -94,7 +94,7 @@ async def edit_message(ctx: EventContext, payload: Any) -> dict[str, Any]:
         message_id=fields.get("messageId"),
         content=fields.get("content"),
     )
-    return events.message_payload(message)
+    return payloads.message_payload(message)
 
 
 async def delete_message(ctx: EventContext, payload: Any) -> dict[str, Any]:

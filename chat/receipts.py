@@ -19,9 +19,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from banter.accounts.events import iso_utc
 from banter.accounts.models import User
 from banter.core.errors import validation_error
+from banter.core.timestamps import iso_utc
 from banter.realtime.dispatch import EventContext, run_sync
 from banter.realtime.tasks import spawn
 from chat import selectors, services

@@ -24,8 +24,8 @@ from django.utils import timezone
 from banter.core.state import get_state_store
 from banter.realtime.codec import encode_event_frame
 from banter.realtime.dispatch import run_sync
-from chat.events import MESSAGE_RECEIVED
 from chat.models import RoomEvent
+from chat.payloads import MESSAGE_RECEIVED
 
 logger = logging.getLogger("chat.recovery")
 

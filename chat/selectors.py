@@ -9,8 +9,8 @@ from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, QuerySe
 from django.db.models.functions import Coalesce
 
 from banter.core.errors import forbidden, not_found, validation_error
+from banter.core.validation import check_id, check_optional_seq, check_reference_id
 from chat.models import Membership, Message, Room
-from chat.validation import check_id, check_optional_seq, check_reference_id
 
 if TYPE_CHECKING:
     from banter.accounts.models import User

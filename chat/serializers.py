@@ -14,11 +14,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from banter.accounts.serializers import UserSummarySerializer
-from chat import events
+from banter.core.validation import MAX_ID
+from chat import payloads
 from chat.models import Membership, Message
 from chat.selectors import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 from chat.services import CLIENT_MESSAGE_TYPES, MAX_INITIAL_MEMBERS
-from chat.validation import MAX_ID
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -114,7 +114,7 @@ class MemberOutputSerializer(UserSummarySerializer):
     joinedAt = serializers.DateTimeField()
 
     def to_representation(self, instance: Membership) -> dict[str, Any]:
-        return events.member_payload(instance)
+        return payloads.member_payload(instance)
 
 
 class MessageOutputSerializer(serializers.Serializer):
@@ -131,7 +131,7 @@ class MessageOutputSerializer(serializers.Serializer):
     user = UserSummarySerializer()
 
     def to_representation(self, instance: Message) -> dict[str, Any]:
-        return events.message_payload(instance)
+        return payloads.message_payload(instance)
 
 
 class RoomOutputSerializer(serializers.Serializer):
@@ -148,7 +148,7 @@ class RoomOutputSerializer(serializers.Serializer):
     )
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        return events.room_payload(instance)
+        return payloads.room_payload(instance)
 
 
 class HistoryPageOutputSerializer(serializers.Serializer):
@@ -159,7 +159,7 @@ class HistoryPageOutputSerializer(serializers.Serializer):
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         return {
-            "results": [events.message_payload(message) for message in instance.messages],
+            "results": [payloads.message_payload(message) for message in instance.messages],
             "hasMore": instance.has_more,
             "nextBefore": instance.next_before,
             "nextAfter": instance.next_after,
@@ -174,7 +174,7 @@ class ReadPositionOutputSerializer(serializers.Serializer):
     seq = serializers.IntegerField()
 
     def to_representation(self, instance: Membership) -> dict[str, Any]:
-        return events.message_read_payload(instance)
+        return payloads.message_read_payload(instance)
 
 
 class ErrorOutputSerializer(serializers.Serializer):

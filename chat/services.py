@@ -16,9 +16,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
-from banter.accounts.events import user_summary_payload as user_payload
 from banter.accounts.models import User
+from banter.accounts.payloads import user_summary_payload as user_payload
 from banter.core.errors import conflict, forbidden, not_found, validation_error
+from banter.core.validation import check_choice, check_id, check_reference_id
 from banter.notifications.models import Notification
 from banter.notifications.services import notification_create
 from banter.realtime.broadcast import (
@@ -27,17 +28,10 @@ from banter.realtime.broadcast import (
     room_group,
     user_group,
 )
-from chat import events
+from chat import payloads
 from chat.models import Membership, Message, Room, RoomEvent
 from chat.selectors import membership_get, read_target
-from chat.validation import (
-    check_choice,
-    check_client_id,
-    check_id,
-    check_reference_id,
-    clean_content,
-    clean_room_name,
-)
+from chat.validation import check_client_id, clean_content, clean_room_name
 
 # "system" messages are written by the server, never accepted from a client.
 CLIENT_MESSAGE_TYPES: tuple[str, ...] = (
@@ -259,7 +253,9 @@ def message_send(
         if existing is None:
             raise
         return existing, False
-    _room_event(room_id, events.MESSAGE_RECEIVED, events.message_payload(message), seq=message.seq)
+    _room_event(
+        room_id, payloads.MESSAGE_RECEIVED, payloads.message_payload(message), seq=message.seq
+    )
     _notify_mentions(message)
     return message, True
 
@@ -341,7 +337,9 @@ def read_position_mark(
     membership.last_read_seq = message.seq
     membership.last_read_message = message
     membership.read_at = read_at
-    _room_event(membership.room_id, events.MESSAGE_READ, events.message_read_payload(membership))
+    _room_event(
+        membership.room_id, payloads.MESSAGE_READ, payloads.message_read_payload(membership)
+    )
     return membership
 
 
@@ -354,7 +352,7 @@ def _apply_edit(message: Message, content: str) -> None:
     message.edited_at = timezone.now()
     message.save(update_fields=["content", "edited_at"])
     _rewrite_recorded(message)
-    _room_event(message.room_id, events.MESSAGE_EDITED, events.message_edited_payload(message))
+    _room_event(message.room_id, payloads.MESSAGE_EDITED, payloads.message_edited_payload(message))
 
 
 def _apply_delete(message: Message) -> None:
@@ -362,7 +360,9 @@ def _apply_delete(message: Message) -> None:
     message.deleted_at = timezone.now()
     message.save(update_fields=["deleted_at"])
     _rewrite_recorded(message)
-    _room_event(message.room_id, events.MESSAGE_DELETED, events.message_deleted_payload(message))
+    _room_event(
+        message.room_id, payloads.MESSAGE_DELETED, payloads.message_deleted_payload(message)
+    )
 
 
 def _rewrite_recorded(message: Message) -> None:
@@ -379,9 +379,11 @@ def _rewrite_recorded(message: Message) -> None:
     an id), so nothing else can leak a deleted text.
     """
     recorded = RoomEvent.objects.filter(room_id=message.room_id, payload__seq=message.seq)
-    recorded.filter(event=events.MESSAGE_RECEIVED).update(payload=events.message_payload(message))
-    recorded.filter(event=events.MESSAGE_EDITED).update(
-        payload=events.message_edited_payload(message)
+    recorded.filter(event=payloads.MESSAGE_RECEIVED).update(
+        payload=payloads.message_payload(message)
+    )
+    recorded.filter(event=payloads.MESSAGE_EDITED).update(
+        payload=payloads.message_edited_payload(message)
     )
 
 
@@ -496,8 +498,8 @@ def announce_leave(*, room_id: int, user_id: int) -> None:
     leave the room group, so they stop receiving a room they are no longer in."""
     broadcast_on_commit(
         room_group(room_id),
-        events.USER_LEFT_ROOM,
-        events.user_left_room_payload(room_id=room_id, user_id=user_id),
+        payloads.USER_LEFT_ROOM,
+        payloads.user_left_room_payload(room_id=room_id, user_id=user_id),
     )
     control_on_commit(user_group(user_id), "unsubscribe", target=room_group(room_id))
 
@@ -510,8 +512,8 @@ def announce_join(membership: Membership) -> None:
     )
     broadcast_on_commit(
         room_group(membership.room_id),
-        events.USER_JOINED_ROOM,
-        events.user_joined_room_payload(membership),
+        payloads.USER_JOINED_ROOM,
+        payloads.user_joined_room_payload(membership),
     )
 
 

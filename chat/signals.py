@@ -17,11 +17,11 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
-from banter.accounts.events import iso_utc
 from banter.accounts.models import User
 from banter.accounts.signals import user_sessions_revoked_send_on_commit
+from banter.core.timestamps import iso_utc
 from banter.realtime.broadcast import broadcast_on_commit, room_group
-from chat import events
+from chat import payloads
 from chat.models import Membership, Message, RoomEvent
 from chat.services import announce_leave
 
@@ -54,16 +54,16 @@ def message_hard_deleted(sender: Any, instance: Message, **kwargs: Any) -> None:
     recorded = RoomEvent.objects.filter(
         room_id=instance.room_id,
         payload__seq=instance.seq,
-        event__in=(events.MESSAGE_RECEIVED, events.MESSAGE_EDITED),
+        event__in=(payloads.MESSAGE_RECEIVED, payloads.MESSAGE_EDITED),
     )
     for record in recorded:
         # Edited in place, not rebuilt: the sender row may be going in the same cascade.
         record.payload["content"] = ""
-        if record.event == events.MESSAGE_RECEIVED:
+        if record.event == payloads.MESSAGE_RECEIVED:
             record.payload["deletedAt"] = deleted_at
         record.save(update_fields=["payload"])
     broadcast_on_commit(
         room_group(instance.room_id),
-        events.MESSAGE_DELETED,
-        events.message_deleted_payload(instance),
+        payloads.MESSAGE_DELETED,
+        payloads.message_deleted_payload(instance),
     )

@@ -15,11 +15,11 @@ from typing import Any
 from django.conf import settings
 
 from banter.core.state import get_state_store
+from banter.core.validation import check_id
 from banter.realtime.broadcast import broadcast_now, room_group
 from banter.realtime.dispatch import EventContext, run_sync
 from banter.realtime.tasks import spawn
-from chat import events, selectors
-from chat.validation import check_id
+from chat import payloads, selectors
 
 _expiry_timers: dict[tuple[int, int], asyncio.TimerHandle] = {}
 
@@ -38,8 +38,8 @@ async def typing_start(ctx: EventContext, payload: Any) -> dict[str, Any]:
     ):
         broadcast_now(
             room_group(room_id),
-            events.USER_TYPING,
-            events.user_typing_payload(room_id=room_id, user=ctx.user),
+            payloads.USER_TYPING,
+            payloads.user_typing_payload(room_id=room_id, user=ctx.user),
             exclude=ctx.user_id,
         )
     ctx.state.setdefault("typing_rooms", set()).add(room_id)
@@ -94,7 +94,7 @@ async def _expire(room_id: int, user_id: int) -> None:
 def _announce_stopped(room_id: int, user_id: int) -> None:
     broadcast_now(
         room_group(room_id),
-        events.USER_STOPPED_TYPING,
-        events.user_stopped_typing_payload(room_id=room_id, user_id=user_id),
+        payloads.USER_STOPPED_TYPING,
+        payloads.user_stopped_typing_payload(room_id=room_id, user_id=user_id),
         exclude=user_id,
     )

@@ -29,7 +29,7 @@ from banter.realtime.cluster import LostInstance
 from banter.realtime.dispatch import EventContext, run_sync
 from banter.realtime.tasks import spawn
 from chat.selectors import room_ids_for_user
-from presence import events, services
+from presence import payloads, services
 
 logger = logging.getLogger("banter.presence")
 
@@ -87,7 +87,7 @@ async def reconcile_online_flags() -> int:
             continue
         last_seen = await run_sync(services.presence_mark_offline, user_id=user_id)
         await _announce(
-            user_id, events.USER_OFFLINE, events.user_offline_payload(user_id, last_seen)
+            user_id, payloads.USER_OFFLINE, payloads.user_offline_payload(user_id, last_seen)
         )
         fixed += 1
     if fixed:
@@ -118,7 +118,7 @@ async def _ensure_online(ctx: EventContext) -> None:
     await run_sync(services.presence_mark_online, user_id=ctx.user_id, visible=visible)
     if visible:
         await _announce(
-            ctx.user_id, events.USER_ONLINE, events.user_online_payload(ctx.user, status)
+            ctx.user_id, payloads.USER_ONLINE, payloads.user_online_payload(ctx.user, status)
         )
 
 
@@ -175,7 +175,9 @@ async def _go_offline_if_idle(user_id: int, left_at: datetime) -> None:
         await run_sync(services.presence_mark_invisible_offline, user_id=user_id)
         return
     last_seen = await run_sync(services.presence_mark_offline, user_id=user_id, at=left_at)
-    await _announce(user_id, events.USER_OFFLINE, events.user_offline_payload(user_id, last_seen))
+    await _announce(
+        user_id, payloads.USER_OFFLINE, payloads.user_offline_payload(user_id, last_seen)
+    )
 
 
 async def presence_update(ctx: EventContext, payload: Any) -> dict[str, Any]:
@@ -189,17 +191,21 @@ async def presence_update(ctx: EventContext, payload: Any) -> dict[str, Any]:
     if status == INVISIBLE:
         if was_visible:
             await _announce(
-                user_id, events.USER_OFFLINE, events.user_offline_payload(user_id, last_seen)
+                user_id, payloads.USER_OFFLINE, payloads.user_offline_payload(user_id, last_seen)
             )
     elif not was_visible:
-        await _announce(user_id, events.USER_ONLINE, events.user_online_payload(ctx.user, status))
+        await _announce(
+            user_id, payloads.USER_ONLINE, payloads.user_online_payload(ctx.user, status)
+        )
     elif previous != status:
         await _announce(
-            user_id, events.PRESENCE_UPDATE, events.presence_update_payload(user_id, status)
+            user_id, payloads.PRESENCE_UPDATE, payloads.presence_update_payload(user_id, status)
         )
     # The user's other devices show the chosen status too.
     broadcast_now(
-        user_group(user_id), events.PRESENCE_UPDATE, events.presence_update_payload(user_id, status)
+        user_group(user_id),
+        payloads.PRESENCE_UPDATE,
+        payloads.presence_update_payload(user_id, status),
     )
     return {"status": status}
 

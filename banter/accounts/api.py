@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 
 from banter.accounts import selectors, services
 from banter.accounts.authentication import OptionalJWTAuthentication
-from banter.accounts.events import user_private_payload, user_public_payload
 from banter.accounts.models import User
+from banter.accounts.payloads import user_private_payload, user_public_payload
 from banter.accounts.serializers import (
     AuthResponseSerializer,
     LoginInputSerializer,

@@ -12,8 +12,8 @@ from rest_framework.views import APIView
 
 from banter.accounts.models import User
 from banter.core.pagination import BanterCursorPagination
-from banter.notifications.events import notification_payload
 from banter.notifications.models import Notification
+from banter.notifications.payloads import notification_payload
 from banter.notifications.selectors import notification_list
 from banter.notifications.serializers import (
     MarkReadInputSerializer,

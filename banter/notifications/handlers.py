@@ -12,7 +12,7 @@ from django.conf import settings
 
 from banter.core.errors import validation_error
 from banter.notifications import selectors, services
-from banter.notifications.events import notification_payload
+from banter.notifications.payloads import notification_payload
 from banter.realtime.dispatch import EventContext, run_sync
 
 NOTIFICATIONS_PENDING = "notifications:pending"

@@ -1,4 +1,4 @@
-"""REST input shapes and the documented response shapes (built by events.py)."""
+"""REST input shapes and the documented response shapes (built by payloads.py)."""
 
 from __future__ import annotations
 

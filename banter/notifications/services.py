@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from banter.accounts.models import User
 from banter.core.errors import not_found, validation_error
-from banter.notifications.events import notification_payload
 from banter.notifications.models import Notification
+from banter.notifications.payloads import notification_payload
 from banter.notifications.selectors import notification_unread_count
 from banter.realtime.broadcast import broadcast_on_commit, user_group
 

@@ -1,7 +1,7 @@
 """Crash safety across instances: each instance heartbeats, survivors reap the dead.
 
 Every instance renews `{p}:instances` (its expiry) and the list of users it serves on each
-heartbeat (banter.realtime.app). When an instance stops beating for INSTANCE_TTL (kill -9,
+heartbeat (banter.realtime.namespace). When an instance stops beating for INSTANCE_TTL (kill -9,
 a lost machine, a partition), any surviving instance claims it exactly once, removes its
 connections from the registry and runs the lost-instance hooks: presence announces the
 users whose last connection was there as offline, calls mark their calls dropped. It also

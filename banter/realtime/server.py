@@ -8,9 +8,9 @@ from django.conf import settings
 
 from banter.ops import metrics
 from banter.realtime import lifecycle
-from banter.realtime.app import BanterNamespace
 from banter.realtime.asgi_routing import ASGIApp, realtime_asgi
 from banter.realtime.engine import EngineConfig
+from banter.realtime.namespace import BanterNamespace
 from banter.realtime.socketio import InboxLimits
 from banter.realtime.transports import OriginPolicy, RealtimeServer
 
@@ -33,15 +33,15 @@ def inbox_limits() -> InboxLimits:
 
 
 def build_realtime() -> RealtimeServer:
-    from banter import events
+    from banter import socket_routes
 
     namespace = BanterNamespace(
-        events.EVENTS,
-        events.ON_CONNECT,
-        events.ON_DISCONNECT,
-        events.ON_CONNECTED,
-        events.ON_RESYNC,
-        events.RECOVERY,
+        socket_routes.EVENTS,
+        socket_routes.ON_CONNECT,
+        socket_routes.ON_DISCONNECT,
+        socket_routes.ON_CONNECTED,
+        socket_routes.ON_RESYNC,
+        socket_routes.RECOVERY,
     )
     realtime = RealtimeServer(
         {"/": namespace},
@@ -54,14 +54,14 @@ def build_realtime() -> RealtimeServer:
 
 
 def build_application(django_app: Any) -> ASGIApp:
-    from banter import events
+    from banter import socket_routes
     from banter.ops.endpoints import ROUTES
 
-    for hook in events.ON_SHUTDOWN:
+    for hook in socket_routes.ON_SHUTDOWN:
         lifecycle.on_shutdown(hook)
     return realtime_asgi(
         build_realtime(),
         http_fallback=django_app,
-        background=events.BACKGROUND,
+        background=socket_routes.BACKGROUND,
         http_routes=ROUTES,
     )

@@ -411,16 +411,16 @@ class TestProfiles:
 
 
 class TestDocumentedShapes:
-    """The response serializers only document what events.py builds; keep them in step."""
+    """The response serializers only document what payloads.py builds; keep them in step."""
 
     def test_user_payloads(self, user_factory) -> None:
-        from banter.accounts import events, serializers
+        from banter.accounts import payloads, serializers
 
         user = user_factory()
         pairs = [
-            (events.user_summary_payload, serializers.UserSummarySerializer),
-            (events.user_public_payload, serializers.UserPublicSerializer),
-            (events.user_private_payload, serializers.UserPrivateSerializer),
+            (payloads.user_summary_payload, serializers.UserSummarySerializer),
+            (payloads.user_public_payload, serializers.UserPublicSerializer),
+            (payloads.user_private_payload, serializers.UserPrivateSerializer),
         ]
         for build, documented in pairs:
             assert set(build(user)) == set(documented().fields)

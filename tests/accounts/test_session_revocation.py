@@ -20,10 +20,10 @@ from banter.accounts.models import RotatedRefreshToken, User
 from banter.accounts.services import user_deactivate, user_logout
 from banter.accounts.tokens import token_pair_for_user
 from banter.core.errors import BanterError, ErrorCode
-from banter.realtime.app import BanterNamespace
 from banter.realtime.asgi_routing import realtime_asgi
 from banter.realtime.auth import auth_refresh, cancel_expiry
 from banter.realtime.engine import EngineConfig
+from banter.realtime.namespace import BanterNamespace
 from banter.realtime.transports import OriginPolicy, RealtimeServer
 from tests.accounts.conftest import PASSWORD
 

@@ -8,8 +8,8 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
-from calls.events import call_payload
 from calls.models import CallLog
+from calls.payloads import call_payload
 from calls.serializers import CallSerializer
 from tests.calls.conftest import CallFactory
 

@@ -12,7 +12,7 @@ from banter.accounts.models import User
 from banter.core.errors import BanterError, ErrorCode
 from banter.notifications.models import Notification
 from banter.realtime.broadcast import Broadcast, capture_broadcasts, user_group
-from calls import events, services
+from calls import payloads, services
 from calls.models import CallLog
 from chat import services as chat_services
 
@@ -55,18 +55,18 @@ def test_happy_path_ring_answer_end_with_duration(caller: User, receiver: User) 
     with capture_broadcasts() as sent:
         call = ring(caller, receiver)
     assert call.status == Status.RINGING and call.ring_expires_at is not None
-    assert sent_to(sent, receiver) == [events.CALL_INCOMING]
+    assert sent_to(sent, receiver) == [payloads.CALL_INCOMING]
 
     with capture_broadcasts() as sent:
         services.call_accept(user=receiver, call_id=call.pk, device="r-dev")
-    assert sent_to(sent, caller) == [events.CALL_ACCEPTED]
-    assert sent_to(sent, receiver) == [events.CALL_ANSWERED_ELSEWHERE]
+    assert sent_to(sent, caller) == [payloads.CALL_ACCEPTED]
+    assert sent_to(sent, receiver) == [payloads.CALL_ANSWERED_ELSEWHERE]
 
     CallLog.objects.filter(pk=call.pk).update(answered_at=timezone.now() - timedelta(seconds=42))
     with capture_broadcasts() as sent:
         ended = services.call_end(user=caller, call_id=call.pk)
     assert ended.status == Status.COMPLETED and ended.duration == 42
-    assert sent_to(sent, caller) == sent_to(sent, receiver) == [events.CALL_ENDED]
+    assert sent_to(sent, caller) == sent_to(sent, receiver) == [payloads.CALL_ENDED]
     assert sent[0].args[0]["duration"] == 42 and sent[0].args[0]["callId"] == call.pk
 
 
@@ -106,12 +106,12 @@ def test_reject_and_cancel_reach_both_sides(caller: User, receiver: User) -> Non
     with capture_broadcasts() as sent:
         rejected = services.call_reject(user=receiver, call_id=ring(caller, receiver).pk)
     assert rejected.status == Status.REJECTED and rejected.ended_at is not None
-    assert events.CALL_REJECTED in sent_to(sent, caller)
-    assert events.CALL_REJECTED in sent_to(sent, receiver)  # the receiver's other devices
+    assert payloads.CALL_REJECTED in sent_to(sent, caller)
+    assert payloads.CALL_REJECTED in sent_to(sent, receiver)  # the receiver's other devices
     with capture_broadcasts() as sent:
         cancelled = services.call_cancel(user=caller, call_id=ring(caller, receiver).pk)
     assert cancelled.status == Status.CANCELLED
-    assert events.CALL_CANCELLED in sent_to(sent, receiver)
+    assert payloads.CALL_CANCELLED in sent_to(sent, receiver)
 
 
 def test_busy_receiver_gets_a_busy_log_and_no_ring(
@@ -123,7 +123,7 @@ def test_busy_receiver_gets_a_busy_log_and_no_ring(
     with capture_broadcasts() as sent:
         busy = ring(other, receiver)
     assert busy.status == Status.BUSY and busy.ended_at is not None
-    assert sent_to(sent, other) == [events.CALL_BUSY]
+    assert sent_to(sent, other) == [payloads.CALL_BUSY]
     assert sent_to(sent, receiver) == []
     with raises(ErrorCode.CONFLICT):  # the caller is in a call already
         ring(caller, receiver)
@@ -152,8 +152,8 @@ def test_sweep_marks_due_rings_missed_once_and_notifies(caller: User, receiver: 
         expired = services.calls_sweep(now=later)
     assert [c.pk for c in expired] == [call.pk]
     assert CallLog.objects.get(pk=call.pk).status == Status.MISSED
-    assert events.CALL_MISSED in sent_to(sent, caller)
-    assert events.CALL_MISSED in sent_to(sent, receiver)
+    assert payloads.CALL_MISSED in sent_to(sent, caller)
+    assert payloads.CALL_MISSED in sent_to(sent, receiver)
     note = Notification.objects.get(user=receiver)
     assert note.kind == "missed_call" and note.payload["callId"] == call.pk
     assert services.calls_sweep(now=later) == []  # exactly once
@@ -192,7 +192,7 @@ def test_drop_ends_call_after_grace_counted_to_the_drop(caller: User, receiver: 
     stored = CallLog.objects.get(pk=call.pk)
     assert stored.status == Status.COMPLETED and stored.ended_at == dropped_at
     assert stored.duration == round((dropped_at - answered_at).total_seconds())
-    assert events.CALL_ENDED in sent_to(sent, caller)
+    assert payloads.CALL_ENDED in sent_to(sent, caller)
 
 
 def test_signals_only_between_participants_of_a_live_call(

@@ -10,7 +10,7 @@ from django.test import Client
 
 from banter.accounts.models import User
 from banter.realtime.broadcast import Broadcast, capture_broadcasts, room_group, user_group
-from chat import events
+from chat import payloads
 from chat.models import Membership, Message, Room, RoomEvent
 from tests.chat.conftest import Published, SendMessage, UserFactory
 
@@ -76,7 +76,7 @@ def test_deleting_a_membership_unsubscribes_the_users_sockets(
             "target": room_group(room.pk),
         }
     ]
-    assert [b.args[0] for b in _events(sent, events.USER_LEFT_ROOM)] == [
+    assert [b.args[0] for b in _events(sent, payloads.USER_LEFT_ROOM)] == [
         {"roomId": room.pk, "userId": member.pk}
     ]
 
@@ -108,7 +108,7 @@ def test_adding_a_membership_subscribes_the_users_sockets(
     assert [(m["group"], m["target"]) for m in _controls(published, "subscribe")] == [
         (user_group(outsider.pk), room_group(room.pk))
     ]
-    assert [b.args[0]["user"]["id"] for b in _events(sent, events.USER_JOINED_ROOM)] == [
+    assert [b.args[0]["user"]["id"] for b in _events(sent, payloads.USER_JOINED_ROOM)] == [
         outsider.pk
     ]
 
@@ -127,7 +127,9 @@ def test_editing_a_message_is_broadcast_and_recorded_as_an_edit(
     assert message.content == "[removed by a moderator]" and message.edited_at is not None
     assert sent == [
         Broadcast(
-            room_group(room.pk), events.MESSAGE_EDITED, (events.message_edited_payload(message),)
+            room_group(room.pk),
+            payloads.MESSAGE_EDITED,
+            (payloads.message_edited_payload(message),),
         )
     ]
     # The recorded message-received is rewritten too: a replay shows the moderated text.
@@ -148,7 +150,7 @@ def test_soft_deleting_messages_is_broadcast(
     assert response.status_code == 302
     message.refresh_from_db()
     assert message.deleted_at is not None
-    assert [b.args[0] for b in _events(sent, events.MESSAGE_DELETED)] == [
+    assert [b.args[0] for b in _events(sent, payloads.MESSAGE_DELETED)] == [
         {"messageId": message.pk, "roomId": room.pk, "seq": message.seq}
     ]
     assert len(sent) == 1
@@ -165,7 +167,7 @@ def test_deleting_a_message_row_is_broadcast(
         response = staff_client.post(f"/admin/chat/message/{message.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Message.objects.filter(pk=message.pk).exists()
-    assert [b.args[0] for b in _events(sent, events.MESSAGE_DELETED)] == [
+    assert [b.args[0] for b in _events(sent, payloads.MESSAGE_DELETED)] == [
         {"messageId": message.pk, "roomId": room.pk, "seq": 1}
     ]
     recorded = RoomEvent.objects.filter(room=room).values_list("payload", flat=True)

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from banter.accounts.models import User
 from banter.realtime.broadcast import capture_broadcasts
-from chat import events
+from chat import payloads
 from chat.models import Membership, Message, Room
 from tests.chat.conftest import SendMessage
 
@@ -201,8 +201,8 @@ class TestPostMessage:
         assert (first.status_code, again.status_code) == (201, 200)
         assert first.json() == again.json()
         message = Message.objects.select_related("sender").get()
-        assert first.json() == events.message_payload(message)
-        assert [b.event for b in sent] == [events.MESSAGE_RECEIVED]
+        assert first.json() == payloads.message_payload(message)
+        assert [b.event for b in sent] == [payloads.MESSAGE_RECEIVED]
 
     def test_all_fields(
         self, room: Room, as_member: APIClient, member: User, send: SendMessage

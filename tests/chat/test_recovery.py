@@ -9,7 +9,7 @@ import orjson
 import pytest
 from django.utils import timezone
 
-from chat import events, recovery
+from chat import payloads, recovery
 from chat.models import Message, RoomEvent
 from chat.services import (
     member_add,
@@ -147,7 +147,7 @@ def test_a_deleted_message_is_replayed_blank(room: Any) -> None:
     # The message-received record shows what REST shows now: blank, with deletedAt.
     current = Message.objects.select_related("sender").get(pk=secret.pk)
     received = _replayed_payloads(recovery._missed(bob.pk, start), "message-received")
-    assert received[0] == events.message_payload(current)
+    assert received[0] == payloads.message_payload(current)
     assert received[0]["content"] == "" and received[0]["deletedAt"] is not None
     assert received[1]["content"] == "kept"
     edited = _replayed_payloads(recovery._missed(bob.pk, start), "message-edited")
@@ -165,9 +165,10 @@ def test_an_edited_message_is_replayed_with_its_current_content(room: Any) -> No
     assert "draft" not in replayable and "final" in replayable
     current = Message.objects.select_related("sender").get(pk=message.pk)
     frames = recovery._missed(bob.pk, start)
-    assert _replayed_payloads(frames, "message-received") == [events.message_payload(current)]
+    assert _replayed_payloads(frames, "message-received") == [payloads.message_payload(current)]
     assert (
-        _replayed_payloads(frames, "message-edited") == [events.message_edited_payload(current)] * 2
+        _replayed_payloads(frames, "message-edited")
+        == [payloads.message_edited_payload(current)] * 2
     )
 
 

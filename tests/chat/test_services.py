@@ -13,7 +13,7 @@ from django.utils import timezone
 from banter.accounts.models import User
 from banter.core.errors import BanterError, ErrorCode
 from banter.realtime.broadcast import Broadcast, capture_broadcasts, room_group, user_group
-from chat import events, services
+from chat import payloads, services
 from chat.models import Membership, Message, Room
 from tests.chat.conftest import Published, SendMessage, UserFactory
 
@@ -45,7 +45,7 @@ class TestRoomCreate:
         assert room.kind == Room.Kind.GROUP
         assert role_of(room, owner) == Role.OWNER
         assert role_of(room, member) == Role.MEMBER
-        joined = events_named(sent, events.USER_JOINED_ROOM)
+        joined = events_named(sent, payloads.USER_JOINED_ROOM)
         assert {broadcast.args[0]["user"]["id"] for broadcast in joined} == {owner.pk, member.pk}
         assert {broadcast.group for broadcast in joined} == {room_group(room.pk)}
 
@@ -137,7 +137,7 @@ class TestRoomJoin:
         assert same.pk == membership.pk
         assert membership.role == Role.MEMBER
         assert [(b.event, b.args[0]["user"]["id"]) for b in sent] == [
-            (events.USER_JOINED_ROOM, outsider.pk)
+            (payloads.USER_JOINED_ROOM, outsider.pk)
         ]
 
     def test_members_rejoin_private_rooms(self, room: Room, member: User) -> None:
@@ -173,7 +173,7 @@ class TestRoomLeave:
         assert sent == [
             Broadcast(
                 room_group(room.pk),
-                events.USER_LEFT_ROOM,
+                payloads.USER_LEFT_ROOM,
                 ({"roomId": room.pk, "userId": member.pk},),
             )
         ]
@@ -185,7 +185,7 @@ class TestRoomLeave:
         # must not announce a second time.
         with capture_broadcasts() as sent:
             services.member_remove(actor=admin, room_id=room.pk, user_id=member.pk)
-        assert len(events_named(sent, events.USER_LEFT_ROOM)) == 1
+        assert len(events_named(sent, payloads.USER_LEFT_ROOM)) == 1
         controls = [m for m in published if m["type"] == "banter.control"]
         assert controls == [
             {
@@ -210,7 +210,7 @@ class TestRoomLeave:
         assert sorted(unsubscribed) == sorted(
             (user_group(user.pk), room_group(room_id)) for user in (owner, admin, member)
         )
-        assert len(events_named(sent, events.USER_LEFT_ROOM)) == 3
+        assert len(events_named(sent, payloads.USER_LEFT_ROOM)) == 3
 
     def test_last_owner_hands_over_to_oldest_admin(
         self, room: Room, owner: User, admin: User, member: User
@@ -260,7 +260,7 @@ class TestMemberAdd:
             membership = services.member_add(actor=admin, room_id=room.pk, user_id=outsider.pk)
 
         assert membership.role == Role.MEMBER
-        assert events_named(sent, events.USER_JOINED_ROOM)[0].args[0]["user"]["id"] == outsider.pk
+        assert events_named(sent, payloads.USER_JOINED_ROOM)[0].args[0]["user"]["id"] == outsider.pk
 
     def test_owner_adds_admin(self, room: Room, owner: User, outsider: User) -> None:
         services.member_add(actor=owner, room_id=room.pk, user_id=outsider.pk, role="admin")
@@ -357,14 +357,16 @@ class TestMessageSend:
         room.refresh_from_db()
         assert room.last_seq == 2
         assert sent == [
-            Broadcast(room_group(room.pk), events.MESSAGE_RECEIVED, (events.message_payload(m),))
+            Broadcast(
+                room_group(room.pk), payloads.MESSAGE_RECEIVED, (payloads.message_payload(m),)
+            )
             for m in (first, second)
         ]
 
     def test_payload_shape(self, room: Room, member: User, send: SendMessage) -> None:
         original = send(member, room, "original")
         message = send(member, room, "reply", client_id="c-1", reply_to_id=original.pk)
-        payload = events.message_payload(message)
+        payload = payloads.message_payload(message)
 
         assert payload == {
             "id": message.pk,
@@ -398,7 +400,7 @@ class TestMessageSend:
         assert (created, created_again) == (True, False)
         assert again.pk == first.pk
         assert Message.objects.count() == 1
-        assert len(events_named(sent, events.MESSAGE_RECEIVED)) == 1
+        assert len(events_named(sent, payloads.MESSAGE_RECEIVED)) == 1
         # The retry's seq bump was rolled back with its insert: seqs stay gapless.
         after, _ = services.message_send(sender=member, room_id=room.pk, content="next")
         assert (first.seq, after.seq) == (1, 2)
@@ -495,13 +497,13 @@ class TestMessageEdit:
         assert sent == [
             Broadcast(
                 room_group(room.pk),
-                events.MESSAGE_EDITED,
+                payloads.MESSAGE_EDITED,
                 (
                     {
                         "messageId": message.pk,
                         "roomId": room.pk,
                         "content": "before",
-                        "editedAt": events.iso_utc(edited.edited_at),
+                        "editedAt": payloads.iso_utc(edited.edited_at),
                         "seq": 1,
                     },
                 ),
@@ -568,12 +570,12 @@ class TestMessageDelete:
             )
 
         assert deleted.deleted_at is not None
-        assert events.message_payload(deleted)["content"] == ""
+        assert payloads.message_payload(deleted)["content"] == ""
         assert Message.objects.get(pk=message.pk).content == "secret"  # kept for moderation
         assert sent == [
             Broadcast(
                 room_group(room.pk),
-                events.MESSAGE_DELETED,
+                payloads.MESSAGE_DELETED,
                 ({"messageId": message.pk, "roomId": room.pk, "seq": 1},),
             )
         ]
@@ -622,13 +624,13 @@ class TestReadPosition:
         assert sent == [
             Broadcast(
                 room_group(room.pk),
-                events.MESSAGE_READ,
+                payloads.MESSAGE_READ,
                 (
                     {
                         "roomId": room.pk,
                         "messageId": second.pk,
                         "userId": member.pk,
-                        "readAt": events.iso_utc(forward.read_at),
+                        "readAt": payloads.iso_utc(forward.read_at),
                         "seq": 2,
                     },
                 ),
@@ -717,7 +719,7 @@ class TestConcurrency:
         assert len({message.pk for message, _ in results}) == 1
         assert sum(created for _, created in results) == 1
         assert Room.objects.get(pk=room.pk).last_seq == 1  # the losers' seq bumps rolled back
-        assert len(events_named(sent, events.MESSAGE_RECEIVED)) == 1
+        assert len(events_named(sent, payloads.MESSAGE_RECEIVED)) == 1
 
     def test_racing_direct_room_creation_makes_one_room(self, owner: User, member: User) -> None:
         results = run_in_threads(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from banter.notifications.events import notification_payload
 from banter.notifications.models import Notification
+from banter.notifications.payloads import notification_payload
 from banter.notifications.services import notification_create
 from banter.realtime.broadcast import Broadcast, capture_broadcasts, user_group
 

@@ -117,7 +117,7 @@ class TestMarkRead:
 
 
 def test_payload_matches_documented_shape(user_factory) -> None:
-    from banter.notifications.events import notification_payload
+    from banter.notifications.payloads import notification_payload
     from banter.notifications.serializers import NotificationSerializer
 
     (notification,) = create(user_factory(), 1)

@@ -6,8 +6,8 @@ import pytest
 from django.db import transaction
 
 from banter.core.errors import BanterError, ErrorCode
-from banter.notifications.events import notification_payload
 from banter.notifications.models import Notification
+from banter.notifications.payloads import notification_payload
 from banter.notifications.selectors import (
     notification_list,
     notification_unread_count,

@@ -14,11 +14,11 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from banter.accounts.models import User
 from banter.realtime import hub as hub_module
-from banter.realtime.app import BanterNamespace
 from banter.realtime.asgi_routing import realtime_asgi
 from banter.realtime.broadcast import user_group
 from banter.realtime.dispatch import EventContext
 from banter.realtime.engine import EngineConfig
+from banter.realtime.namespace import BanterNamespace
 from banter.realtime.socketio import Namespace, Socket
 from banter.realtime.transports import OriginPolicy, RealtimeServer
 

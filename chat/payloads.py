@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from banter.accounts.events import iso_utc
-from banter.accounts.events import user_summary_payload as user_payload
+from banter.accounts.payloads import user_summary_payload as user_payload
+from banter.core.timestamps import iso_utc
 
 if TYPE_CHECKING:
     from banter.accounts.models import User

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from banter.accounts.events import iso_utc, user_summary_payload
+from banter.accounts.payloads import user_summary_payload
+from banter.core.timestamps import iso_utc
 from calls.models import CallLog
 
 # Event names (PROTOCOL.md "Server -> client events").

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from banter.core.timestamps import iso_utc
 
 if TYPE_CHECKING:
     from banter.accounts.models import User
 
 
-def iso_utc(value: datetime | None) -> str | None:
-    """ISO-8601 UTC with milliseconds and "Z", the form JavaScript's Date.toISOString uses."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def user_summary_payload(user: User) -> dict[str, Any]:
-    """The user as embedded in messages, calls and member lists (same as chat.events)."""
+    """The user as embedded in messages, calls and member lists (same as chat.payloads)."""
     # Clients render displayName as is, so it falls back to the username; an unset avatar
     # is null rather than "" so `avatarUrl ?? placeholder` works.
     return {

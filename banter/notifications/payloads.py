@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from banter.accounts.events import iso_utc
+from banter.core.timestamps import iso_utc
 from banter.notifications.models import Notification
 
 

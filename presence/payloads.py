@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from banter.accounts.events import iso_utc
+from banter.core.timestamps import iso_utc
 
 if TYPE_CHECKING:
     from banter.accounts.models import User

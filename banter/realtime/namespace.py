@@ -1,6 +1,6 @@
 """The Banter namespace: JWT connect, the event table, group subscriptions, revocation.
 
-Chat knows nothing of sockets and this module knows nothing of chat: banter/events.py
+Chat knows nothing of sockets and this module knows nothing of chat: banter/socket_routes.py
 wires the two (event table and connect/disconnect hooks).
 """
 
@@ -25,7 +25,7 @@ from banter.realtime.recovery import RecoverySource
 from banter.realtime.socketio import ConnectRefused, Namespace, Socket
 from banter.realtime.tasks import spawn
 
-logger = logging.getLogger("banter.realtime.app")
+logger = logging.getLogger("banter.realtime.namespace")
 
 Hook = Callable[[EventContext], Awaitable[None]]
 
