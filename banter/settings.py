@@ -1,5 +1,7 @@
 """Banter settings, driven by the environment.
 
+Every environment variable is a knob of banter/config.py (type, default, one-line doc), read
+once here into CONFIG; this module only turns knobs into Django's settings and BANTER.
 Production-safe defaults: DEBUG is off unless DEBUG=1, and without DEBUG a SECRET_KEY and a
 JWT_SIGNING_KEY (each at least 32 bytes) must be given. The embedded default (no DATABASE_URL,
 no REDIS_URL) is one process on SQLite with the in-memory channel layer.
@@ -16,33 +18,15 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from banter.core import config
 from banter.core.redis_conn import channel_layer_hosts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# Read once: a bad value or an unknown RATE_LIMIT_* name stops the process here.
+CONFIG = config.load(os.environ)
 
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
-
-
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value else default
-
-
-DEBUG = env_bool("DEBUG")
+DEBUG = CONFIG.DEBUG
 
 
 # HS256 wants a key at least as long as its 32-byte hash (RFC 7518 3.2); a short one can be
@@ -51,7 +35,7 @@ MIN_SECRET_BYTES = 32
 
 
 def _secret(name: str) -> str:
-    value = os.environ.get(name)
+    value: str = getattr(CONFIG, name)
     if value:
         if not DEBUG and len(value.encode()) < MIN_SECRET_BYTES:
             raise ImproperlyConfigured(
@@ -71,13 +55,8 @@ JWT_SIGNING_KEY = _secret("JWT_SIGNING_KEY")
 if JWT_SIGNING_KEY == SECRET_KEY:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from SECRET_KEY")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
-# Browser origins allowed to open sockets and call the API cross-origin. Same-origin pages
-# (Origin matching the Host header) are always allowed; clients that send no Origin (native
-# apps, python-socketio) are too, since Origin is a browser protection.
-ALLOWED_ORIGINS = env_list(
-    "ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000" if DEBUG else ""
-)
+ALLOWED_HOSTS = list(CONFIG.ALLOWED_HOSTS)
+ALLOWED_ORIGINS = list(CONFIG.ALLOWED_ORIGINS)
 
 INSTALLED_APPS = [
     "daphne",
@@ -97,6 +76,8 @@ INSTALLED_APPS = [
     "banter.notifications",
     "banter.core",
     "banter.realtime",
+    # `manage.py serve` (banter/ops/management): above the apps, it runs the whole server.
+    "banter.ops",
     "chat",
     "calls",
     "presence",
@@ -134,13 +115,15 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'banter.sqlite3'}",
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+if not CONFIG.DATABASE_URL:
+    raise ImproperlyConfigured("DATABASE_URL must not be empty (unset: SQLite)")
+try:
+    _database = dj_database_url.parse(
+        CONFIG.DATABASE_URL, conn_max_age=CONFIG.DB_CONN_MAX_AGE, conn_health_checks=True
     )
-}
+except ValueError as error:
+    raise ImproperlyConfigured(f"DATABASE_URL: {error}") from None
+DATABASES = {"default": _database}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so two
     # concurrent senders queue up instead of deadlocking on a lock upgrade.
@@ -158,12 +141,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
-REDIS_PREFIX = os.environ.get("REDIS_PREFIX", "banter")
+REDIS_URL = CONFIG.REDIS_URL
+REDIS_PREFIX = CONFIG.REDIS_PREFIX
 # High availability: find the master through Sentinel ("host:port,host:port"); REDIS_URL
 # then only gives db and credentials (see banter/core/redis_conn.py).
-REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS", "")
-REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINELS = CONFIG.REDIS_SENTINELS
+REDIS_SENTINEL_MASTER = CONFIG.REDIS_SENTINEL_MASTER
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -179,7 +162,7 @@ if REDIS_URL:
                     REDIS_SENTINELS,
                     REDIS_SENTINEL_MASTER,
                     # Several servers: the channel layer shards its groups over them.
-                    os.environ.get("CHANNEL_REDIS_URLS", ""),
+                    CONFIG.CHANNEL_REDIS_URLS,
                 ),
                 "prefix": REDIS_PREFIX,
             },
@@ -192,7 +175,7 @@ else:
             "BACKEND": "banter.realtime.layers.InMemoryChannelLayer",
             # One hub channel per process carries every broadcast (see realtime/hub.py), so
             # it needs far more room than a per-socket channel would.
-            "CONFIG": {"capacity": env_int("CHANNEL_CAPACITY", 100_000), "expiry": 60},
+            "CONFIG": {"capacity": CONFIG.CHANNEL_CAPACITY, "expiry": 60},
         }
     }
 
@@ -218,10 +201,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    SESSION_COOKIE_SECURE = CONFIG.SECURE_COOKIES
+    CSRF_COOKIE_SECURE = CONFIG.SECURE_COOKIES
 CSRF_TRUSTED_ORIGINS = ALLOWED_ORIGINS
-if env_bool("BEHIND_TLS_PROXY"):
+if CONFIG.BEHIND_TLS_PROXY:
     # Only behind a proxy that overwrites X-Forwarded-Proto (deploy/nginx.conf does).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -247,13 +230,13 @@ REST_FRAMEWORK = {
 SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": JWT_SIGNING_KEY,
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_SECONDS", 15 * 60)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_REFRESH_SECONDS", 7 * 86400)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=CONFIG.JWT_ACCESS_SECONDS),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=CONFIG.JWT_REFRESH_SECONDS),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
-    "AUDIENCE": os.environ.get("JWT_AUDIENCE", "banter"),
-    "ISSUER": os.environ.get("JWT_ISSUER", "banter"),
+    "AUDIENCE": CONFIG.JWT_AUDIENCE,
+    "ISSUER": CONFIG.JWT_ISSUER,
     "LEEWAY": 0,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
@@ -275,101 +258,25 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Banter-specific knobs (see docs/operations.md).
-BANTER: dict[str, Any] = {
-    "MAX_MESSAGE_LENGTH": env_int("MAX_MESSAGE_LENGTH", 4000),
-    "MAX_EVENT_PAYLOAD_BYTES": env_int("MAX_EVENT_PAYLOAD_BYTES", 64 * 1024),
-    "PING_INTERVAL": env_float("PING_INTERVAL", 25.0),
-    "PING_TIMEOUT": env_float("PING_TIMEOUT", 20.0),
-    "MAX_PAYLOAD": env_int("MAX_PAYLOAD", 1_000_000),
-    "CONNECT_TIMEOUT": env_float("CONNECT_TIMEOUT", 10.0),
-    "MAX_CONNECTIONS_PER_USER": env_int("MAX_CONNECTIONS_PER_USER", 20),
-    "MAX_CONNECTIONS_PER_PROCESS": env_int("MAX_CONNECTIONS_PER_PROCESS", 20000),
-    # Engine.IO sessions one client address may hold without an authenticated Socket.IO
-    # connection (handshakes awaiting CONNECT, sessions whose login ended); 0: no limit.
-    "MAX_HANDSHAKES_PER_IP": env_int("MAX_HANDSHAKES_PER_IP", 100),
-    # Events one socket may have waiting for its handler (count, wire bytes): beyond, the
-    # connection is closed.
-    "MAX_QUEUED_EVENTS": env_int("MAX_QUEUED_EVENTS", 1000),
-    "MAX_QUEUED_EVENT_BYTES": env_int("MAX_QUEUED_EVENT_BYTES", 8 * 1024 * 1024),
-    # Deprecated: also take the socket token from the handshake's `?token=` query. Query
-    # strings end up in proxy and server access logs, browser history and Referer headers.
-    "ALLOW_QUERY_TOKEN": env_bool("ALLOW_QUERY_TOKEN", False),
-    "AUTH_EXPIRING_NOTICE": env_float("AUTH_EXPIRING_NOTICE", 60.0),
-    "AUTH_EXPIRY_GRACE": env_float("AUTH_EXPIRY_GRACE", 30.0),
-    "REST_RATE_PER_MINUTE": env_int("REST_RATE_PER_MINUTE", 600),
-    # Password attempts per username and client IP, at the API and at /admin/login/:
-    # "tokens/period_seconds[/burst]"; empty turns it off.
-    "LOGIN_RATE": os.environ.get("LOGIN_RATE", "5/60/5"),
-    # A rotated refresh token presented again later than this is taken as stolen: all the
-    # user's tokens are revoked. Sooner is two clients racing with one token, only refused.
-    "REFRESH_REUSE_GRACE": env_float("REFRESH_REUSE_GRACE", 2.0),
-    "CALL_RING_TIMEOUT": env_float("CALL_RING_TIMEOUT", 60.0),
-    # An answered call ends (completed, counted to the drop) when a participant stays
-    # disconnected this long.
-    "CALL_DROP_GRACE": env_float("CALL_DROP_GRACE", 30.0),
-    # How often each instance looks for calls whose ring or drop deadline has passed.
-    "CALL_SWEEP_INTERVAL": env_float("CALL_SWEEP_INTERVAL", 1.0),
-    # Connection registry entries live this long unless the instance's heartbeat (every
-    # third of it) renews them: a crashed instance's users stop counting after this.
-    "CONNECTION_TTL": env_float("CONNECTION_TTL", 30.0),
-    # An instance that has not heartbeaten for this long is dead: a survivor removes its
-    # connections and announces its users offline (realtime/cluster.py). Beats come every
-    # third of min(INSTANCE_TTL, CONNECTION_TTL); survivors look every REAP_INTERVAL.
-    "INSTANCE_TTL": env_float("INSTANCE_TTL", 15.0),
-    "REAP_INTERVAL": env_float("REAP_INTERVAL", 2.0),
-    # One instance per interval checks that every user the database shows online really
-    # has a connection (a whole-cluster crash or a Redis restart leaves no one to tell).
-    "PRESENCE_RECONCILE_INTERVAL": env_float("PRESENCE_RECONCILE_INTERVAL", 60.0),
-    # A user whose last connection closed shows offline only after this long, so a quick
-    # reconnect (network switch, page reload) does not flap online/offline.
-    "PRESENCE_OFFLINE_GRACE": env_float("PRESENCE_OFFLINE_GRACE", 5.0),
-    # Connection state recovery: a reconnecting client gets the room events it missed
-    # replayed (from chat.RoomEvent) if they are at most this old and at most this many;
-    # otherwise it is told it was not recovered and resyncs over REST.
-    "RECOVERY_WINDOW": env_float("RECOVERY_WINDOW", 86400.0),
-    "RECOVERY_MAX_EVENTS": env_int("RECOVERY_MAX_EVENTS", 1000),
-    # Offsets are ids, not commit-and-publish order: an event with a smaller id can reach a
-    # client after a larger one (it was published by a slower instance). Recovery also
-    # replays the events recorded this long before the client's last offset, so one still in
-    # flight when the connection dropped is not lost (the client may get it twice: it
-    # de-duplicates by message id). 0 turns it off.
-    "RECOVERY_LOOKBACK": env_float("RECOVERY_LOOKBACK", 0.5),
-    # `make bench` only: registers `bench:send`, a room broadcast that stores nothing
-    # (chat/bench.py), to compare the transport with servers that do not persist.
-    "BENCH_EVENTS": env_bool("BENCH_EVENTS", False),
-    "TYPING_TIMEOUT": env_float("TYPING_TIMEOUT", 5.0),
-    "TYPING_REBROADCAST": env_float("TYPING_REBROADCAST", 3.0),
-    # mark-read: at most one write + message-read broadcast per user/room per interval.
-    "READ_COALESCE_INTERVAL": env_float("READ_COALESCE_INTERVAL", 1.0),
-    "NOTIFICATIONS_ON_CONNECT": env_int("NOTIFICATIONS_ON_CONNECT", 50),
-    # A socket denied this many times its class's limit within one period is disconnected.
-    "ABUSE_MULTIPLIER": env_int("ABUSE_MULTIPLIER", 10),
-    # Socket event rate limits per user and class: "tokens/period_seconds[/burst]".
-    "RATE_LIMITS": {
-        "default": os.environ.get("RATE_LIMIT_DEFAULT", "600/60/60"),
-        "message": os.environ.get("RATE_LIMIT_MESSAGE", "100/60/20"),
-        "typing": os.environ.get("RATE_LIMIT_TYPING", "20/10/10"),
-        "join": os.environ.get("RATE_LIMIT_JOIN", "30/60/10"),
-        "call": os.environ.get("RATE_LIMIT_CALL", "10/60/5"),
-        # WebRTC trickles dozens of ICE candidates per call setup.
-        "signal": os.environ.get("RATE_LIMIT_SIGNAL", "600/60/200"),
-        "read": os.environ.get("RATE_LIMIT_READ", "120/60/30"),
-        "presence": os.environ.get("RATE_LIMIT_PRESENCE", "10/60/5"),
-    },
-}
+# Banter-specific knobs: the in_banter knobs of banter/config.py by name, and "RATE_LIMITS"
+# (rate class -> RATE_LIMIT_<CLASS>). A plain dict: call sites read settings.BANTER["X"] and
+# tests replace it with modified copies.
+BANTER: dict[str, Any] = CONFIG.banter_settings()
 
 # /metrics answers clients from these networks, or with "Authorization: Bearer METRICS_TOKEN".
-METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
-METRICS_ALLOWED_NETWORKS = [
-    ipaddress.ip_network(net) for net in env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
-]
+METRICS_TOKEN = CONFIG.METRICS_TOKEN
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(net) for net in CONFIG.METRICS_ALLOWED_NETWORKS
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {error}") from None
 
 # Peers whose X-Forwarded-For/-Proto `manage.py serve --proxy-headers` believes: the proxy in
 # front, by address or network ("*": any peer, only when nothing but the proxy can reach the
 # port). Anyone else's headers are ignored, so a client cannot pick its address (per-IP rate
 # limits, /metrics networks, logs). Default: a proxy on this host.
-FORWARDED_ALLOW_IPS = env_list("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+FORWARDED_ALLOW_IPS = list(CONFIG.FORWARDED_ALLOW_IPS)
 for _peer in FORWARDED_ALLOW_IPS:
     try:
         if _peer != "*":
@@ -380,9 +287,11 @@ for _peer in FORWARDED_ALLOW_IPS:
         ) from None
 
 # LOG_FORMAT=json: one JSON object per line (for log shippers); default: plain text.
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
-if LOG_FORMAT not in {"plain", "json"}:
-    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
+LOG_FORMAT = CONFIG.LOG_FORMAT
+
+# `manage.py serve`: its --server and --shutdown-timeout defaults.
+ASGI_SERVER = CONFIG.ASGI_SERVER
+SHUTDOWN_TIMEOUT = CONFIG.SHUTDOWN_TIMEOUT
 
 LOGGING = {
     "version": 1,
@@ -403,7 +312,7 @@ LOGGING = {
             "filters": ["redact"],
         }
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": CONFIG.LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
