@@ -46,6 +46,17 @@ def _fresh_rate_limits() -> Iterator[None]:
     get_rate_limiter().reset()
 
 
+@pytest.fixture(autouse=True)
+def _process_hubs_restored() -> Iterator[None]:
+    """A test that builds the production server (banter.wiring) installs its hubs as the
+    process's; put the previous ones back so later tests start from the same place."""
+    from banter.realtime import hub
+
+    before = hub.process_hubs()
+    yield
+    hub.install(before)
+
+
 @pytest.fixture
 def user_factory(db: None) -> UserFactory:
     """Create a user; any User field can be given (username defaults to a unique one)."""

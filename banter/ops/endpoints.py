@@ -20,6 +20,7 @@ import hmac
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import orjson
@@ -28,10 +29,10 @@ from django.conf import settings
 from django.db import connection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from banter.core import metrics
 from banter.core.state import get_state_store
-from banter.ops import metrics
 from banter.realtime import lifecycle
-from banter.realtime.hub import get_hub, running_hub
+from banter.realtime.hub import HubProvider
 
 logger = logging.getLogger("banter.ops")
 
@@ -72,12 +73,12 @@ async def check_redis() -> bool | None:
     return _redis_up
 
 
-async def check_channel_layer() -> bool:
-    hub = await get_hub()
+async def check_channel_layer(hubs: HubProvider) -> bool:
+    hub = await hubs.get()
     return await hub.probe(CHECK_TIMEOUT)
 
 
-async def readiness() -> dict[str, str]:
+async def readiness(hubs: HubProvider) -> dict[str, str]:
     """Each check's result: "ok" or what failed."""
     results: dict[str, str] = {}
     try:
@@ -88,19 +89,13 @@ async def readiness() -> dict[str, str]:
     redis_ok = await check_redis()
     if redis_ok is not None:
         results["redis"] = "ok" if redis_ok else "error: no answer to PING"
-    results["channel_layer"] = "ok" if await check_channel_layer() else "error: probe lost"
+    results["channel_layer"] = "ok" if await check_channel_layer(hubs) else "error: probe lost"
     if lifecycle.is_draining():
         results["draining"] = "error: shutting down"
     return results
 
 
-def _channel_layer_up() -> bool | None:
-    hub = running_hub()
-    return None if hub is None else hub.healthy
-
-
 metrics.set_health_source("redis", lambda: _redis_up)
-metrics.set_health_source("channel_layer", _channel_layer_up)
 
 
 async def _respond(
@@ -115,8 +110,8 @@ async def healthz(scope: Scope, receive: Any, send: Any) -> None:
     await _respond(send, 200, b'{"status":"ok"}')
 
 
-async def readyz(scope: Scope, receive: Any, send: Any) -> None:
-    checks = await readiness()
+async def readyz(hubs: HubProvider, scope: Scope, receive: Any, send: Any) -> None:
+    checks = await readiness(hubs)
     ready = all(result == "ok" for result in checks.values())
     if not ready:
         logger.warning("not ready: %s", {k: v for k, v in checks.items() if v != "ok"})
@@ -151,8 +146,17 @@ async def metrics_view(scope: Scope, receive: Any, send: Any) -> None:
     await _respond(send, 200, generate_latest(metrics.REGISTRY), CONTENT_TYPE_LATEST.encode())
 
 
-ROUTES: dict[str, ASGIHandler] = {
-    "/healthz": healthz,
-    "/readyz": readyz,
-    "/metrics": metrics_view,
-}
+def build_routes(hubs: HubProvider) -> dict[str, ASGIHandler]:
+    """The handlers by exact path, reading the channel layer's health from `hubs` (the
+    process's, built by banter/wiring.py)."""
+
+    def channel_layer_up() -> bool | None:
+        hub = hubs.running()
+        return None if hub is None else hub.healthy
+
+    metrics.set_health_source("channel_layer", channel_layer_up)
+    return {
+        "/healthz": healthz,
+        "/readyz": partial(readyz, hubs),
+        "/metrics": metrics_view,
+    }

@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Any
 
-from banter.ops import metrics
+from banter.core import metrics
 
 logger = logging.getLogger("banter.ops.gc")
 

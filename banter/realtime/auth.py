@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.conf import settings
 
 from banter.accounts.tokens import access_token_current, access_token_verify, token_error
 from banter.core.errors import BanterError, ErrorCode
 from banter.realtime.dispatch import run_sync
+from banter.realtime.schema import EdgeSchema, Payload
 from banter.realtime.socketio import ConnectRefused
 
 if TYPE_CHECKING:
@@ -102,14 +103,24 @@ def end_session(socket: Socket, reason: str) -> None:
         socket.engine.close(reason)
 
 
-async def auth_refresh(ctx: EventContext, payload: Any) -> dict[str, Any]:
+class AuthRefresh(Payload, frozen=True):
+    token: str
+
+
+def _token_required(payload: object = None) -> NoReturn:
+    raise BanterError(
+        ErrorCode.VALIDATION_ERROR, "token is required", {"fields": {"token": "required"}}
+    )
+
+
+AUTH_REFRESH = EdgeSchema(AuthRefresh, explain=_token_required)
+
+
+async def auth_refresh(ctx: EventContext, payload: AuthRefresh) -> dict[str, Any]:
     """`auth:refresh {token}`: a fresh access token of the same user extends the socket."""
-    token = payload.get("token") if isinstance(payload, dict) else None
-    if not isinstance(token, str) or not token:
-        raise BanterError(
-            ErrorCode.VALIDATION_ERROR, "token is required", {"fields": {"token": "required"}}
-        )
-    user_id, claims = access_token_verify(token)
+    if not payload.token:
+        _token_required()
+    user_id, claims = access_token_verify(payload.token)
     if user_id != ctx.user_id:
         raise BanterError(ErrorCode.FORBIDDEN, "Token belongs to another user")
     # The row again, not ctx.user (loaded at CONNECT): a token revoked since then must not

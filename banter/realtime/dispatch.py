@@ -1,6 +1,7 @@
 """Inbound event dispatch: table lookup, size and rate checks, handler call, ack or error.
 
-Handlers are `async def handler(ctx, payload) -> ack data` and raise BanterError; this module
+Handlers are `async def handler(ctx, payload) -> ack data` and raise BanterError; the
+event's schema, if it has one, turns the payload into a typed value first. This module
 turns either outcome into the ack envelope {ok, data} / {ok: false, error}, or into an
 `error` event when the client gave no ack callback.
 """
@@ -11,15 +12,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from banter.core import metrics
 from banter.core.errors import BanterError, ErrorCode, rate_limited
 from banter.core.ratelimit import Rate, event_rate_key, rate_for_class
 from banter.core.state import get_state_store
-from banter.ops import metrics
+from banter.realtime.schema import EdgeSchema, PayloadT
 
 if TYPE_CHECKING:
     from banter.accounts.models import User
@@ -60,18 +62,22 @@ class EventContext:
         self.socket.emit(event, *args)
 
 
-Handler = Callable[[EventContext, Any], Awaitable[Any]]
+Handler = Callable[[EventContext, PayloadT], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
-class EventSpec:
-    handler: Handler
+class EventSpec(Generic[PayloadT]):
+    """One inbound event: its handler, rate class and the schema that types its payload
+    before the handler runs (none: the handler gets the decoded JSON as it came)."""
+
+    handler: Handler[PayloadT]
     rate_class: str = "default"
+    schema: EdgeSchema[PayloadT] | None = None
 
 
 async def dispatch(
     ctx: EventContext,
-    table: Mapping[str, EventSpec],
+    table: Mapping[str, EventSpec[Any]],
     event: str,
     args: list[Any],
     ack_id: int | None,
@@ -119,7 +125,7 @@ def _shown(event: str) -> str:
 
 
 async def _run(
-    ctx: EventContext, table: Mapping[str, EventSpec], event: str, args: list[Any], size: int
+    ctx: EventContext, table: Mapping[str, EventSpec[Any]], event: str, args: list[Any], size: int
 ) -> Any:
     spec = table.get(event)
     # Unknown and oversize events count against the rate limit too: junk is not free to
@@ -142,7 +148,10 @@ async def _run(
         raise BanterError(
             ErrorCode.NOT_FOUND, f"Unknown event {_shown(event)!r}", {"event": _shown(event)}
         )
-    return await spec.handler(ctx, args[0] if args else None)
+    payload = args[0] if args else None
+    if spec.schema is not None:
+        payload = spec.schema.parse(payload)
+    return await spec.handler(ctx, payload)
 
 
 def _count_denial(ctx: EventContext, event: str, rate_class: str, rate: Rate) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from banter.ops import metrics
+from banter.core import metrics
 from banter.realtime.codec import EngineType, ProtocolError, engine_decode, engine_encode_payload
 
 logger = logging.getLogger("banter.realtime.engine")

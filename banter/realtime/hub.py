@@ -27,8 +27,8 @@ from typing import Any, Protocol
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from banter.ops import metrics
-from banter.realtime.sequencer import Sequencer
+from banter.core import metrics
+from banter.realtime.sequencer import Fill, Sequencer
 
 logger = logging.getLogger("banter.realtime.hub")
 
@@ -58,7 +58,13 @@ class Subscriber(Protocol):
 
 
 class Hub:
-    def __init__(self, layer: BaseChannelLayer, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        layer: BaseChannelLayer,
+        loop: asyncio.AbstractEventLoop,
+        gap_source: GapSource | None = None,
+        fill: Fill | None = None,
+    ) -> None:
         self.layer = layer
         self.loop = loop
         self.channel_name = ""
@@ -76,16 +82,17 @@ class Hub:
         self._probe_group = f"banter.probe.{uuid.uuid4().hex}"
         self._probe_ids = itertools.count(1)
         self._probes: dict[int, asyncio.Future[None]] = {}
-        # Gap replay: where the events of a channel-layer gap can be read back (the
-        # namespace sets it), when the layer was last known to deliver, and whether a
-        # subscriber connection reconnected since (it may have missed messages).
-        self.gap_source: GapSource | None = None
+        # Gap replay: where the events of a channel-layer gap can be read back (given by
+        # the composition root, banter/wiring.py), when the layer was last known to deliver,
+        # and whether a subscriber connection reconnected since (it may have missed messages).
+        self.gap_source = gap_source
         self._last_good = time.time()
         self._gap_since: float | None = None
         self._watched: set[int] = set()
         # Sequenced broadcasts (room messages) reach local sockets in seq order, gaps filled
-        # from the log (the namespace sets sequencer.fill).
+        # from the log (`fill`, given with the gap source).
         self.sequencer = Sequencer(self.deliver_local, loop)
+        self.sequencer.fill = fill
 
     async def start(self) -> None:
         self.channel_name = await self.layer.new_channel("banter.hub.")
@@ -371,45 +378,84 @@ class Hub:
                     self._layer_failed("group_add", f"group refresh of {group} failed")
 
 
-_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
-_starting: dict[asyncio.AbstractEventLoop, asyncio.Future[Hub]] = {}
+class HubProvider:
+    """This process's hubs: one per event loop, built and started on that loop on first use.
+
+    A hub must live on the loop that serves its sockets, which exists only once the server
+    runs, so the composition root (banter/wiring.py) builds this provider, with the recovery
+    reads every hub gets at construction, and hands it to the namespace and the endpoints.
+    One loop serves in production; tests run one per test.
+    """
+
+    def __init__(
+        self,
+        gap_source: GapSource | None = None,
+        fill: Fill | None = None,
+        layer: Callable[[], BaseChannelLayer | None] = get_channel_layer,
+    ) -> None:
+        self.gap_source = gap_source
+        self.fill = fill
+        self._layer = layer
+        self._hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+        self._starting: dict[asyncio.AbstractEventLoop, asyncio.Future[Hub]] = {}
+
+    async def get(self) -> Hub:
+        """The hub of the running event loop, started on first use."""
+        loop = asyncio.get_running_loop()
+        hub = self._hubs.get(loop)
+        if hub is not None:
+            return hub
+        starting = self._starting.get(loop)
+        if starting is not None:  # another connection is starting it: share that start
+            return await asyncio.shield(starting)
+        future: asyncio.Future[Hub] = loop.create_future()
+        self._starting[loop] = future
+        try:
+            for stale_loop in [known for known in self._hubs if known.is_closed()]:
+                del self._hubs[stale_loop]
+            layer = self._layer()
+            if layer is None:
+                raise RuntimeError("Banter needs a channel layer (CHANNEL_LAYERS['default'])")
+            hub = Hub(layer, loop, self.gap_source, self.fill)
+            await hub.start()
+            self._hubs[loop] = hub
+            future.set_result(hub)
+            return hub
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()
+            raise
+        finally:
+            del self._starting[loop]
+
+    def running(self) -> Hub | None:
+        """The hub serving sockets right now, if one was started; callable from any thread."""
+        for loop, hub in list(self._hubs.items()):
+            if hub.running and not loop.is_closed() and loop.is_running():
+                return hub
+        return None
 
 
-async def get_hub() -> Hub:
-    """The hub of the running event loop, started on first use."""
-    loop = asyncio.get_running_loop()
-    hub = _hubs.get(loop)
-    if hub is not None:
-        return hub
-    starting = _starting.get(loop)
-    if starting is not None:  # another connection is starting it: share that start
-        return await asyncio.shield(starting)
-    future: asyncio.Future[Hub] = loop.create_future()
-    _starting[loop] = future
-    try:
-        for stale_loop in [known for known in _hubs if known.is_closed()]:
-            del _hubs[stale_loop]
-        layer = get_channel_layer()
-        if layer is None:
-            raise RuntimeError("Banter needs a channel layer (CHANNEL_LAYERS['default'])")
-        hub = Hub(layer, loop)
-        await hub.start()
-        _hubs[loop] = hub
-        future.set_result(hub)
-        return hub
-    except BaseException as exc:
-        future.set_exception(exc)
-        future.exception()
-        raise
-    finally:
-        del _starting[loop]
+# THE registration point: the provider whose hub carries this process's broadcasts.
+# Services publish from worker threads (broadcast_on_commit), far from any namespace, so they
+# reach the hub through here; the composition root installs its provider at startup
+# (banter/wiring.py), and until then a provider without recovery reads stands in (tests
+# that build a namespace by hand, management commands).
+_process_hubs = HubProvider()
+
+
+def install(provider: HubProvider) -> None:
+    """Make `provider` the process's hubs: what publish() and namespaces built without one use."""
+    global _process_hubs
+    _process_hubs = provider
+
+
+def process_hubs() -> HubProvider:
+    return _process_hubs
 
 
 def running_hub() -> Hub | None:
-    for loop, hub in _hubs.items():
-        if hub.running and not loop.is_closed() and loop.is_running():
-            return hub
-    return None
+    return _process_hubs.running()
 
 
 def publish(group: str, message: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer as ChannelsInMemoryChannelLayer
 
-from banter.ops import metrics
+from banter.core import metrics
 
 logger = logging.getLogger("banter.realtime.layers")
 

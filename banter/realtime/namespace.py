@@ -1,7 +1,8 @@
 """The Banter namespace: JWT connect, the event table, group subscriptions, revocation.
 
 Chat knows nothing of sockets and this module knows nothing of chat: banter/socket_routes.py
-wires the two (event table and connect/disconnect hooks).
+lists the event table and connect/disconnect hooks, and the composition root
+(banter/wiring.py) hands them in, with the hubs and the recovery source.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from typing import Any
 
 from django.conf import settings
 
+from banter.core import metrics
 from banter.core.instance import INSTANCE_ID
 from banter.core.state import get_state_store
-from banter.ops import metrics
 from banter.realtime import auth, cluster, recovery
 from banter.realtime.broadcast import user_group
 from banter.realtime.dispatch import EventContext, EventSpec, dispatch, run_sync
-from banter.realtime.hub import get_hub
+from banter.realtime.hub import HubProvider, process_hubs
 from banter.realtime.recovery import RecoverySource
 from banter.realtime.socketio import ConnectRefused, Namespace, Socket
 from banter.realtime.tasks import spawn
@@ -39,6 +40,7 @@ class BanterNamespace(Namespace):
         on_connected_hooks: Sequence[Hook] = (),
         on_resync_hooks: Sequence[Hook] = (),
         recovery_source: RecoverySource | None = None,
+        hubs: HubProvider | None = None,
     ) -> None:
         self.events = events
         # Before the CONNECT reply (group subscriptions: no event may slip past), and after
@@ -49,8 +51,13 @@ class BanterNamespace(Namespace):
         # Run once per local user (with one of its sockets) when the shared state lost this
         # instance's registrations: Redis restarted, or a stall got the instance reaped.
         self.on_resync_hooks = on_resync_hooks
-        # Connection state recovery and channel-layer gap replay read durable events here.
+        # Connection state recovery reads durable events here (the hubs' gap replay and
+        # sequence fill read the same source: the composition root gives it to both).
         self.recovery_source = recovery_source
+        # Where this namespace's sockets subscribe to groups. By default the process's hubs
+        # (banter.realtime.hub.install), which is also where publish() sends: a namespace
+        # built by hand (tests) receives what services broadcast.
+        self.hubs = hubs if hubs is not None else process_hubs()
         # This process's sockets per user (the per-user connection limit).
         self.local_sockets: dict[int, set[Socket]] = defaultdict(set)
         self.socket_count = 0
@@ -64,7 +71,7 @@ class BanterNamespace(Namespace):
             if isinstance(error, ConnectRefused):
                 metrics.AUTH_FAILURES.labels(str((error.data or {}).get("code"))).inc()
             if socket.groups:  # refused after the user group was joined
-                hub = await get_hub()
+                hub = await self.hubs.get()
                 for group in list(socket.groups):
                     hub.leave(group, socket)
                 socket.groups.clear()
@@ -84,7 +91,7 @@ class BanterNamespace(Namespace):
                 request.origin,
             )
             raise
-        hub = await get_hub()
+        hub = await self.hubs.get()
         # Subscribed to the user's group before the user row is read: a revoke (logout,
         # deactivation) or an unsubscribe committed from here on is held for this socket and
         # applied once it is connected (Socket.deliver), instead of passing it by.
@@ -116,9 +123,6 @@ class BanterNamespace(Namespace):
                 "connect refused: too many connections user=%s ip=%s", user_id, request.client_ip
             )
             raise ConnectRefused("Too many connections", {"code": "too_many_connections"})
-        if self.recovery_source is not None and hub.gap_source is None:
-            hub.gap_source = self.recovery_source.missed_since
-            hub.sequencer.fill = self.recovery_source.missed_in_sequence
 
         async def join_group(group: str) -> None:
             await hub.join(group, socket)

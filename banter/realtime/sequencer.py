@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from banter.ops import metrics
+from banter.core import metrics
 
 logger = logging.getLogger("banter.realtime.sequencer")
 

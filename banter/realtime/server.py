@@ -1,17 +1,18 @@
-"""Builds the Banter realtime server from settings and the event table."""
+"""The realtime server from settings: engine limits, allowed origins, inbox limits.
+
+What it serves (the namespaces, their hubs and event table) is built by the composition root,
+banter/wiring.py, and handed in: this floor imports nothing above it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from django.conf import settings
 
-from banter.ops import metrics
-from banter.realtime import lifecycle
-from banter.realtime.asgi_routing import ASGIApp, realtime_asgi
+from banter.core import metrics
 from banter.realtime.engine import EngineConfig
-from banter.realtime.namespace import BanterNamespace
-from banter.realtime.socketio import InboxLimits
+from banter.realtime.socketio import InboxLimits, Namespace
 from banter.realtime.transports import OriginPolicy, RealtimeServer
 
 
@@ -32,36 +33,14 @@ def inbox_limits() -> InboxLimits:
     return InboxLimits(events=limits["MAX_QUEUED_EVENTS"], bytes=limits["MAX_QUEUED_EVENT_BYTES"])
 
 
-def build_realtime() -> RealtimeServer:
-    from banter import socket_routes
-
-    namespace = BanterNamespace(
-        socket_routes.EVENTS,
-        socket_routes.ON_CONNECT,
-        socket_routes.ON_DISCONNECT,
-        socket_routes.ON_CONNECTED,
-        socket_routes.ON_RESYNC,
-        socket_routes.RECOVERY,
-    )
+def realtime_server(namespaces: Mapping[str, Namespace]) -> RealtimeServer:
+    """A RealtimeServer for `namespaces` with the configured limits; /metrics counts its
+    connections by transport."""
     realtime = RealtimeServer(
-        {"/": namespace},
+        dict(namespaces),
         engine_config(),
         OriginPolicy(settings.ALLOWED_ORIGINS),
         inbox_limits(),
     )
     metrics.set_connection_source(realtime.engine.transport_counts)
     return realtime
-
-
-def build_application(django_app: Any) -> ASGIApp:
-    from banter import socket_routes
-    from banter.ops.endpoints import ROUTES
-
-    for hook in socket_routes.ON_SHUTDOWN:
-        lifecycle.on_shutdown(hook)
-    return realtime_asgi(
-        build_realtime(),
-        http_fallback=django_app,
-        background=socket_routes.BACKGROUND,
-        http_routes=ROUTES,
-    )

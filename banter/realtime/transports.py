@@ -21,7 +21,7 @@ import orjson
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 
-from banter.ops import metrics
+from banter.core import metrics
 from banter.realtime import lifecycle
 from banter.realtime.codec import ProtocolError, engine_decode_payload
 from banter.realtime.engine import EngineConfig, EngineServer, EngineSocket, RequestInfo

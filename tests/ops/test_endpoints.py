@@ -7,10 +7,15 @@ from typing import Any
 import orjson
 import pytest
 
-from banter.ops import endpoints, metrics
+from banter.core import metrics
+from banter.ops import endpoints
 from banter.realtime import lifecycle
+from banter.realtime.hub import process_hubs
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# As banter/wiring.py builds them, on the process's hubs.
+ROUTES = endpoints.build_routes(process_hubs())
 
 
 async def _get(path: str, client: str = "127.0.0.1", headers: Any = ()) -> tuple[int, bytes]:
@@ -20,7 +25,7 @@ async def _get(path: str, client: str = "127.0.0.1", headers: Any = ()) -> tuple
         sent.append(message)
 
     scope = {"type": "http", "path": path, "client": (client, 5000), "headers": list(headers)}
-    await endpoints.ROUTES[path](scope, None, send)
+    await ROUTES[path](scope, None, send)
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 

@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from banter.ops import gcwatch, metrics
+from banter.core import metrics
+from banter.ops import gcwatch
 
 
 def _count(generation: str) -> float:

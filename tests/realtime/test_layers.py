@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from banter.ops import metrics
+from banter.core import metrics
 from banter.realtime.layers import InMemoryChannelLayer
 
 

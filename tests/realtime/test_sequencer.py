@@ -8,7 +8,7 @@ from typing import Any
 
 from channels.layers import InMemoryChannelLayer
 
-from banter.ops import metrics
+from banter.core import metrics
 from banter.realtime.hub import CLUSTER_GROUP, INSTANCE_LOST_TYPE, Hub
 from banter.realtime.sequencer import MAX_HELD, Sequencer
 

@@ -22,7 +22,7 @@ from typing import Any
 import uvicorn
 
 from banter.ops import logs
-from banter.realtime.serving.shutdown import GracefulShutdown
+from banter.ops.serving.shutdown import GracefulShutdown
 
 logger = logging.getLogger("banter.realtime.serve")
 

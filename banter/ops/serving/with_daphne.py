@@ -26,7 +26,7 @@ from twisted.internet import defer
 from twisted.internet import reactor as _reactor
 
 from banter.ops import logs
-from banter.realtime.serving.shutdown import GracefulShutdown
+from banter.ops.serving.shutdown import GracefulShutdown
 
 if TYPE_CHECKING:
     from twisted.internet.asyncioreactor import AsyncioSelectorReactor

@@ -18,10 +18,10 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
-import os
 from collections.abc import Callable
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 logger = logging.getLogger("banter.realtime.serve")
@@ -44,7 +44,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--server",
             choices=SERVERS,
-            default=os.environ.get("ASGI_SERVER", "uvicorn"),
+            default=settings.ASGI_SERVER,
             help="ASGI server (env ASGI_SERVER, default uvicorn).",
         )
         parser.add_argument(
@@ -56,8 +56,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--shutdown-timeout",
             type=float,
-            # A string default goes through `type`: a bad SHUTDOWN_TIMEOUT is a usage error.
-            default=os.environ.get("SHUTDOWN_TIMEOUT", "10"),
+            # The SHUTDOWN_TIMEOUT knob (banter/core/config.py refuses a bad one at startup).
+            default=settings.SHUTDOWN_TIMEOUT,
             help="Seconds a SIGTERM may take to drain (env SHUTDOWN_TIMEOUT, default 10).",
         )
 
@@ -69,9 +69,9 @@ class Command(BaseCommand):
         if server not in SERVERS:  # ASGI_SERVER is not checked by argparse's choices
             raise CommandError(f"--server/ASGI_SERVER must be one of {', '.join(SERVERS)}")
         if server == "daphne":
-            from banter.realtime.serving import with_daphne as backend
+            from banter.ops.serving import with_daphne as backend
         else:
-            from banter.realtime.serving import with_uvicorn as backend  # type: ignore[no-redef]
+            from banter.ops.serving import with_uvicorn as backend  # type: ignore[no-redef]
         application = load_application()
         tune_gc()
         logger.info(

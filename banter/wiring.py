@@ -1,0 +1,75 @@
+"""The composition root: the one place the running server is put together.
+
+Everything below it is built without knowing what it will serve; here the pieces are made
+and handed in, as python-socketio takes `AsyncServer(client_manager=...)`:
+
+- the recovery source (chat's room event log), read by connection state recovery and by
+  every hub's gap replay and sequence fill;
+- the hubs (banter.realtime.hub.HubProvider), given those reads when each hub is built, and
+  installed as the process's hubs: services broadcast from worker threads through
+  banter.realtime.hub.publish(), and this install is the one place that decides where that
+  goes;
+- the namespace, with the event table, the connect/disconnect hooks (banter/socket_routes.py),
+  the recovery source and the hubs;
+- the ASGI application (banter/asgi.py): Socket.IO, the ops endpoints, the background loops,
+  the shutdown hooks, and Django for every other HTTP request.
+
+Arrows point down only (README "Layers"): banter/realtime never imports this module, the
+event table or an app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from banter import socket_routes
+from banter.ops.endpoints import build_routes
+from banter.realtime import hub, lifecycle
+from banter.realtime.asgi_routing import ASGIApp, realtime_asgi
+from banter.realtime.hub import HubProvider
+from banter.realtime.namespace import BanterNamespace
+from banter.realtime.recovery import RecoverySource
+from banter.realtime.server import realtime_server
+from banter.realtime.transports import RealtimeServer
+from chat.recovery import RoomEventRecovery
+
+
+def build_hubs(recovery: RecoverySource) -> HubProvider:
+    """Hubs that replay a channel-layer gap and fill a room's sequence from `recovery`."""
+    return HubProvider(gap_source=recovery.missed_since, fill=recovery.missed_in_sequence)
+
+
+def build_realtime(
+    recovery: RecoverySource | None = None, hubs: HubProvider | None = None
+) -> RealtimeServer:
+    """The Socket.IO server of the event table, reading `recovery` (chat's room event log by
+    default) on `hubs` (built on that source by default), which become the process's hubs."""
+    if recovery is None:
+        recovery = RoomEventRecovery()
+    if hubs is None:
+        hubs = build_hubs(recovery)
+    hub.install(hubs)
+    namespace = BanterNamespace(
+        socket_routes.EVENTS,
+        socket_routes.ON_CONNECT,
+        socket_routes.ON_DISCONNECT,
+        socket_routes.ON_CONNECTED,
+        socket_routes.ON_RESYNC,
+        recovery_source=recovery,
+        hubs=hubs,
+    )
+    return realtime_server({"/": namespace})
+
+
+def build_application(django_app: Any) -> ASGIApp:
+    """The whole server: /socket.io/, /healthz, /readyz, /metrics, then Django."""
+    for hook in socket_routes.ON_SHUTDOWN:
+        lifecycle.on_shutdown(hook)
+    recovery = RoomEventRecovery()
+    hubs = build_hubs(recovery)
+    return realtime_asgi(
+        build_realtime(recovery, hubs),
+        http_fallback=django_app,
+        background=socket_routes.BACKGROUND,
+        http_routes=build_routes(hubs),
+    )
