@@ -1,7 +1,9 @@
 """THE inbound event table: Socket.IO event name -> handler (like urls.py for sockets).
 
 Each handler is `async def handler(ctx, payload) -> ack data` raising BanterError; the rate
-class names a limit in settings.BANTER["RATE_LIMITS"].
+class names a limit in settings.BANTER["RATE_LIMITS"]; the schema (an app's inbound.py)
+turns the payload into the typed value the handler takes, with the legacy errors.
+The composition root, banter/wiring.py, builds the server from these tables.
 """
 
 from __future__ import annotations
@@ -10,33 +12,56 @@ from django.conf import settings
 
 from banter.notifications import handlers as notifications
 from banter.realtime import cluster
-from banter.realtime.auth import auth_refresh
+from banter.realtime.auth import AUTH_REFRESH, auth_refresh
 from banter.realtime.dispatch import EventSpec
 from calls import handlers as calls
+from calls import inbound as calls_in
 from calls.sweeper import run_call_sweeper
-from chat import bench, receipts, typing
+from chat import bench
 from chat import handlers as chat
-from chat.recovery import RoomEventRecovery, run_room_event_pruner
-from presence import handlers as presence
+from chat import inbound as chat_in
+from chat.read_receipts import ReadReceiptService
+from chat.receipts import ReadReceiptHandlers
+from chat.recovery import run_room_event_pruner
+from chat.selectors import room_ids_for_user
+from chat.typing import TypingHandlers
+from chat.typing_service import TypingService
+from presence import inbound as presence_in
+from presence.handlers import PresenceHandlers
+from presence.live import PresenceService
+
+# The live (ephemeral) services, one of each per process: their state (timers, coalescing)
+# lives on these objects, and every handler and hook below uses these same instances.
+# Presence is below chat: it learns a user's rooms (its audience) from chat's selector.
+PRESENCE = PresenceService(rooms_of_user=room_ids_for_user)
+TYPING = TypingService()
+READ_RECEIPTS = ReadReceiptService()
+
+rooms = chat.RoomHandlers(TYPING, PRESENCE)
+typing = TypingHandlers(TYPING)
+receipts = ReadReceiptHandlers(READ_RECEIPTS)
+presence = PresenceHandlers(PRESENCE)
 
 EVENTS: dict[str, EventSpec] = {
-    "join-room": EventSpec(chat.join_room, "join"),
-    "leave-room": EventSpec(chat.leave_room, "join"),
-    "send-message": EventSpec(chat.send_message, "message"),
-    "edit-message": EventSpec(chat.edit_message, "message"),
-    "delete-message": EventSpec(chat.delete_message, "message"),
-    "typing-start": EventSpec(typing.typing_start, "typing"),
-    "typing-stop": EventSpec(typing.typing_stop, "typing"),
-    "mark-read": EventSpec(receipts.mark_read, "read"),
-    "presence:update": EventSpec(presence.presence_update, "presence"),
-    "call:initiate": EventSpec(calls.call_initiate, "call"),
-    "call:accept": EventSpec(calls.call_accept),
-    "call:reject": EventSpec(calls.call_reject),
-    "call:cancel": EventSpec(calls.call_cancel),
-    "call:end": EventSpec(calls.call_end),
-    "call:signal": EventSpec(calls.call_signal, "signal"),
-    "notifications:read": EventSpec(notifications.notifications_read),
-    "auth:refresh": EventSpec(auth_refresh),
+    "join-room": EventSpec(rooms.join_room, "join", chat_in.ROOM_REF),
+    "leave-room": EventSpec(rooms.leave_room, "join", chat_in.ROOM_REF),
+    "send-message": EventSpec(rooms.send_message, "message", chat_in.SEND_MESSAGE),
+    "edit-message": EventSpec(chat.edit_message, "message", chat_in.EDIT_MESSAGE),
+    "delete-message": EventSpec(chat.delete_message, "message", chat_in.MESSAGE_REF),
+    "typing-start": EventSpec(typing.typing_start, "typing", chat_in.ROOM_REF),
+    "typing-stop": EventSpec(typing.typing_stop, "typing", chat_in.ROOM_REF),
+    "mark-read": EventSpec(receipts.mark_read, "read", chat_in.READ_MARK),
+    "presence:update": EventSpec(presence.presence_update, "presence", presence_in.STATUS_UPDATE),
+    "call:initiate": EventSpec(calls.call_initiate, "call", calls_in.CALL_INITIATE),
+    "call:accept": EventSpec(calls.call_accept, schema=calls_in.CALL_REF),
+    "call:reject": EventSpec(calls.call_reject, schema=calls_in.CALL_REF),
+    "call:cancel": EventSpec(calls.call_cancel, schema=calls_in.CALL_REF),
+    "call:end": EventSpec(calls.call_end, schema=calls_in.CALL_REF),
+    "call:signal": EventSpec(calls.call_signal, "signal", calls_in.CALL_SIGNAL),
+    "notifications:read": EventSpec(
+        notifications.notifications_read, schema=notifications.MARK_READ
+    ),
+    "auth:refresh": EventSpec(auth_refresh, schema=AUTH_REFRESH),
 }
 if settings.BANTER["BENCH_EVENTS"]:
     # `make bench` only: a room broadcast without persistence (chat/bench.py).
@@ -57,18 +82,15 @@ ON_DISCONNECT = [
     calls.on_disconnected,
 ]
 
-# Connection state recovery and channel-layer gap replay, from the room event log.
-RECOVERY = RoomEventRecovery()
-
 # Once per local user when the shared state lost this instance's registrations (Redis
 # restarted, or a stall got the instance reaped): the user is still connected here.
 ON_RESYNC = [presence.on_resync]
 # When a survivor reaps an instance that stopped heartbeating (realtime/cluster.py).
-ON_INSTANCE_LOST = [presence.on_instance_lost, calls.on_instance_lost]
+ON_INSTANCE_LOST = [PRESENCE.on_instance_lost, calls.on_instance_lost]
 
 
 # Run in order during a graceful shutdown, after every socket was closed (lifecycle).
-ON_SHUTDOWN = [presence.flush_offline_timers, cluster.deregister]
+ON_SHUTDOWN = [PRESENCE.flush_offline_timers, cluster.deregister]
 
 
 async def run_instance_reaper() -> None:
@@ -79,6 +101,6 @@ async def run_instance_reaper() -> None:
 BACKGROUND = [
     run_call_sweeper,
     run_instance_reaper,
-    presence.run_online_reconciler,
+    PRESENCE.run_online_reconciler,
     run_room_event_pruner,
 ]

@@ -1,100 +1,46 @@
-"""Typing indicators: `typing-start` / `typing-stop` -> `user-typing` / `user-stopped-typing`.
+"""Typing over sockets: `typing-start` / `typing-stop`, and the socket's own typing marks.
 
-The marks live in the state store (shared by instances, with TTLs); this process keeps
-one timer per (room, user) it saw typing, which emits `user-stopped-typing` once the mark's
-deadline (TYPING_TIMEOUT after the last start, on any device or instance) has passed.
-Typing events are ephemeral: they go out at once, not after a commit, and only to the rest
-of the room.
+Each socket remembers the rooms it is typing in (ctx.state["typing_rooms"]), so sending
+a message there, leaving the room or disconnecting ends its typing; the rules and timers
+are TypingService's (chat/typing_service.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from django.conf import settings
-
-from banter.core.state import get_state_store
 from banter.core.validation import check_id
-from banter.realtime.broadcast import broadcast_now, room_group
-from banter.realtime.dispatch import EventContext, run_sync
-from banter.realtime.tasks import spawn
-from chat import payloads, selectors
-
-_expiry_timers: dict[tuple[int, int], asyncio.TimerHandle] = {}
+from banter.realtime.dispatch import EventContext
+from chat.inbound import RoomRef
+from chat.typing_service import TypingService
 
 
-def _room_id(payload: Any) -> int:
-    # PROTOCOL.md sends the bare roomId; {"roomId": ...} is accepted too.
-    return check_id(payload.get("roomId") if isinstance(payload, dict) else payload, what="Room")
+def is_typing_in(ctx: EventContext, room_id: int) -> bool:
+    return room_id in ctx.state.get("typing_rooms", ())
 
 
-async def typing_start(ctx: EventContext, payload: Any) -> dict[str, Any]:
-    room_id = _room_id(payload)
-    await run_sync(selectors.membership_get, ctx.user, room_id)
-    config = settings.BANTER
-    if await get_state_store().typing_start(
-        room_id, ctx.user_id, config["TYPING_TIMEOUT"], config["TYPING_REBROADCAST"]
-    ):
-        broadcast_now(
-            room_group(room_id),
-            payloads.USER_TYPING,
-            payloads.user_typing_payload(room_id=room_id, user=ctx.user),
-            exclude=ctx.user_id,
-        )
-    ctx.state.setdefault("typing_rooms", set()).add(room_id)
-    _schedule_expiry(room_id, ctx.user_id, config["TYPING_TIMEOUT"])
-    return {}
-
-
-async def typing_stop(ctx: EventContext, payload: Any) -> dict[str, Any]:
-    # No membership check: clearing one's own mark reveals and changes nothing else, and a
-    # user removed from the room must still be able to stop typing there.
-    await stop(ctx, _room_id(payload))
-    return {}
-
-
-async def stop(ctx: EventContext, room_id: int) -> None:
-    """Clear the user's typing mark in a room (typing-stop, a sent message, disconnect)."""
+async def stop_typing(ctx: EventContext, typing: TypingService, room_id: int) -> None:
+    """End this socket's typing in a room (typing-stop, a sent message, leaving, disconnect)."""
     ctx.state.get("typing_rooms", set()).discard(room_id)
-    timer = _expiry_timers.pop((room_id, ctx.user_id), None)
-    if timer is not None:
-        timer.cancel()
-    if await get_state_store().typing_stop(room_id, ctx.user_id):
-        _announce_stopped(room_id, ctx.user_id)
+    await typing.stop(room_id, ctx.user_id)
 
 
-async def clear_on_disconnect(ctx: EventContext) -> None:
-    for room_id in list(ctx.state.get("typing_rooms", ())):
-        await stop(ctx, room_id)
+class TypingHandlers:
+    def __init__(self, typing: TypingService) -> None:
+        self.typing = typing
 
+    async def typing_start(self, ctx: EventContext, payload: RoomRef) -> dict[str, Any]:
+        room_id = check_id(payload.room_id, what="Room")  # the range: out of it, not_found
+        await self.typing.start(ctx.user, room_id)
+        ctx.state.setdefault("typing_rooms", set()).add(room_id)
+        return {}
 
-async def typing_users(room_id: int) -> list[int]:
-    return await get_state_store().typing_users(room_id)
+    async def typing_stop(self, ctx: EventContext, payload: RoomRef) -> dict[str, Any]:
+        # No membership check: clearing one's own mark reveals and changes nothing else, and
+        # a user removed from the room must still be able to stop typing there.
+        await stop_typing(ctx, self.typing, check_id(payload.room_id, what="Room"))
+        return {}
 
-
-def _schedule_expiry(room_id: int, user_id: int, timeout: float) -> None:
-    key = (room_id, user_id)
-    previous = _expiry_timers.pop(key, None)
-    if previous is not None:
-        previous.cancel()
-    # A little after the deadline, so the store agrees it has passed.
-    _expiry_timers[key] = asyncio.get_running_loop().call_later(
-        timeout + 0.05,
-        lambda: spawn(_expire(room_id, user_id), name=f"typing-expire-{room_id}-{user_id}"),
-    )
-
-
-async def _expire(room_id: int, user_id: int) -> None:
-    _expiry_timers.pop((room_id, user_id), None)
-    if await get_state_store().typing_expire(room_id, user_id):
-        _announce_stopped(room_id, user_id)
-
-
-def _announce_stopped(room_id: int, user_id: int) -> None:
-    broadcast_now(
-        room_group(room_id),
-        payloads.USER_STOPPED_TYPING,
-        payloads.user_stopped_typing_payload(room_id=room_id, user_id=user_id),
-        exclude=user_id,
-    )
+    async def clear_on_disconnect(self, ctx: EventContext) -> None:
+        for room_id in list(ctx.state.get("typing_rooms", ())):
+            await stop_typing(ctx, self.typing, room_id)

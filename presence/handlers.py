@@ -1,229 +1,41 @@
-"""Presence over sockets: online/offline across devices and instances, chosen status.
+"""Presence over sockets: `presence:update` and the connect, disconnect and resync hooks.
 
-The connection registry (banter.core.state, kept by the namespace) says how many
-connections a user has on every instance; the presence key says whether the user has been
-announced online and with which status. `user-online` goes out when the presence key is
-created (first connection anywhere), `user-offline` when the last connection has been gone
-for PRESENCE_OFFLINE_GRACE seconds, so a reload or network switch does not flap.
-
-Presence events go to every room the user is in, except to the user's own sockets; a socket
-sharing several rooms with the user gets each event once (broadcast dedupe).
+They adapt the socket's view (the caller, its payload, how many connections it left) to
+PresenceService (presence/live.py), which holds the rules and this process's timers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.utils import timezone
-
-from banter.accounts.models import User
-from banter.core.state import MemoryStateStore, get_state_store
-from banter.realtime import lifecycle
-from banter.realtime.broadcast import broadcast_now, room_group, user_group
-from banter.realtime.cluster import LostInstance
-from banter.realtime.dispatch import EventContext, run_sync
-from banter.realtime.tasks import spawn
-from chat.selectors import room_ids_for_user
-from presence import payloads, services
-
-logger = logging.getLogger("banter.presence")
-
-INVISIBLE = User.PresenceStatus.INVISIBLE.value
-
-# Offline announcements waiting out the grace period, per user (this process's view), with
-# the time the user left.
-_offline_timers: dict[int, asyncio.TimerHandle] = {}
-_left_at: dict[int, datetime] = {}
-_stale_reset_done = False
+from banter.realtime.dispatch import EventContext
+from presence import services
+from presence.inbound import StatusUpdate
+from presence.live import PresenceService
 
 
-def _ttl() -> float:
-    return float(settings.BANTER["CONNECTION_TTL"])
+class PresenceHandlers:
+    def __init__(self, presence: PresenceService) -> None:
+        self.presence = presence
 
+    async def presence_update(self, ctx: EventContext, payload: StatusUpdate) -> dict[str, Any]:
+        """`presence:update {status}`: online, away, busy, or invisible (appear offline)."""
+        status = services.check_status(payload.status)
+        await self.presence.set_status(ctx.user, status)
+        return {"status": status}
 
-async def online_statuses(user_ids: Sequence[int]) -> dict[int, str]:
-    """Status of each user among user_ids whom others may see online (invisible excluded)."""
-    statuses = await get_state_store().presence_get_many(list(user_ids))
-    return {user_id: status for user_id, status in statuses.items() if status != INVISIBLE}
+    async def on_connected(self, ctx: EventContext) -> None:
+        """Connect hook: announce the user online if this is their first connection anywhere."""
+        await self.presence.user_connected(ctx.user)
 
+    async def on_resync(self, ctx: EventContext) -> None:
+        """The shared state lost this instance's users (Redis restarted, or a stall got the
+        instance reaped and its users announced offline): they are still connected here."""
+        await self.presence.ensure_online(ctx.user)
 
-async def on_connected(ctx: EventContext) -> None:
-    """Connect hook: announce the user online if this is their first connection anywhere."""
-    await _reset_stale_online_once()
-    timer = _offline_timers.pop(ctx.user_id, None)
-    _left_at.pop(ctx.user_id, None)
-    if timer is not None:
-        timer.cancel()
-    await _ensure_online(ctx)
-
-
-async def on_resync(ctx: EventContext) -> None:
-    """The shared state lost this instance's users (Redis restarted, or a stall got the
-    instance reaped and its users announced offline): they are still connected here."""
-    await _ensure_online(ctx)
-
-
-async def on_instance_lost(lost: LostInstance) -> None:
-    """A dead instance's users who have no connection left anywhere are offline now."""
-    for user_id in lost.users_gone():
-        await _go_offline_if_idle(user_id, lost.last_beat)
-
-
-async def reconcile_online_flags() -> int:
-    """Users the database shows online who have neither a connection nor a presence key
-    anywhere went away unannounced (every instance died, or Redis lost its data while they
-    were gone): record and announce them offline. Returns how many."""
-    user_ids = await run_sync(services.online_user_ids)
-    store = get_state_store()
-    present = await store.presence_get_many(user_ids)
-    fixed = 0
-    for user_id in user_ids:
-        if user_id in present or await store.connection_count(user_id) > 0:
-            continue
-        last_seen = await run_sync(services.presence_mark_offline, user_id=user_id)
-        await _announce(
-            user_id, payloads.USER_OFFLINE, payloads.user_offline_payload(user_id, last_seen)
-        )
-        fixed += 1
-    if fixed:
-        logger.warning("presence: %d users were online with no connection; now offline", fixed)
-    return fixed
-
-
-async def run_online_reconciler() -> None:
-    """Background loop: one instance per RECONCILE_INTERVAL reconciles the online flags."""
-    interval = float(settings.BANTER["PRESENCE_RECONCILE_INTERVAL"])
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            if await get_state_store().throttle("presence-reconcile", interval):
-                await reconcile_online_flags()
-        except Exception:
-            logger.warning("presence reconcile could not run", exc_info=True)
-
-
-async def _ensure_online(ctx: EventContext) -> None:
-    status = ctx.user.presence_status
-    previous = await get_state_store().presence_set(
-        ctx.user_id, status, _ttl(), only_if_absent=True
-    )
-    if previous is not None:
-        return  # already online (another device, or a reconnect within the grace period)
-    visible = status != INVISIBLE
-    await run_sync(services.presence_mark_online, user_id=ctx.user_id, visible=visible)
-    if visible:
-        await _announce(
-            ctx.user_id, payloads.USER_ONLINE, payloads.user_online_payload(ctx.user, status)
-        )
-
-
-async def on_disconnected(ctx: EventContext) -> None:
-    """Disconnect hook: when the user's last connection anywhere closed, go offline after
-    the grace period (unless a connection comes back meanwhile)."""
-    if ctx.state.get("connections_left", 0) > 0:
-        return
-    user_id = ctx.user_id
-    previous = _offline_timers.pop(user_id, None)
-    if previous is not None:
-        previous.cancel()
-    # last_seen is when the user left, not when the grace period ran out.
-    left_at = _left_at[user_id] = timezone.now()
-    _offline_timers[user_id] = asyncio.get_running_loop().call_later(
-        settings.BANTER["PRESENCE_OFFLINE_GRACE"],
-        lambda: spawn(_go_offline_if_idle(user_id, left_at), name=f"presence-offline-{user_id}"),
-    )
-
-
-async def flush_offline_timers() -> None:
-    """Shutdown hook: the offline announcements still waiting out their grace would die with
-    the process. Wait until the last is due, but leave a second of the drain's budget to
-    run them all: users who reconnected elsewhere meanwhile stay online, the others are
-    announced offline by this instance before it exits."""
-    if not _offline_timers:
-        return
-    loop = asyncio.get_running_loop()
-    due = max(timer.when() for timer in _offline_timers.values())
-    pending = {user_id: _left_at.get(user_id, timezone.now()) for user_id in _offline_timers}
-    for timer in _offline_timers.values():
-        timer.cancel()
-    _offline_timers.clear()
-    await asyncio.sleep(max(0.0, min(due - loop.time(), lifecycle.time_left() - 1.0)))
-    for user_id, left_at in pending.items():
-        await _go_offline_if_idle(user_id, left_at)
-
-
-async def _go_offline_if_idle(user_id: int, left_at: datetime) -> None:
-    _offline_timers.pop(user_id, None)
-    _left_at.pop(user_id, None)
-    store = get_state_store()
-    if await store.connection_count(user_id) > 0:
-        return
-    previous = await store.presence_clear(user_id)
-    if previous is None:
-        return  # another instance announced it already
-    if await store.connection_count(user_id) > 0:
-        # A device connected between the count and the clear: it saw the user online and
-        # announced nothing, so keep the user online.
-        await store.presence_set(user_id, previous, _ttl(), only_if_absent=True)
-        return
-    if previous == INVISIBLE:
-        await run_sync(services.presence_mark_invisible_offline, user_id=user_id)
-        return
-    last_seen = await run_sync(services.presence_mark_offline, user_id=user_id, at=left_at)
-    await _announce(
-        user_id, payloads.USER_OFFLINE, payloads.user_offline_payload(user_id, last_seen)
-    )
-
-
-async def presence_update(ctx: EventContext, payload: Any) -> dict[str, Any]:
-    """`presence:update {status}`: online, away, busy, or invisible (appear offline)."""
-    status = services.check_status(payload.get("status") if isinstance(payload, dict) else payload)
-    user_id = ctx.user_id
-    previous = await get_state_store().presence_set(user_id, status, _ttl())
-    last_seen = await run_sync(services.presence_status_save, user_id=user_id, status=status)
-    ctx.user.presence_status = status
-    was_visible = previous is not None and previous != INVISIBLE
-    if status == INVISIBLE:
-        if was_visible:
-            await _announce(
-                user_id, payloads.USER_OFFLINE, payloads.user_offline_payload(user_id, last_seen)
-            )
-    elif not was_visible:
-        await _announce(
-            user_id, payloads.USER_ONLINE, payloads.user_online_payload(ctx.user, status)
-        )
-    elif previous != status:
-        await _announce(
-            user_id, payloads.PRESENCE_UPDATE, payloads.presence_update_payload(user_id, status)
-        )
-    # The user's other devices show the chosen status too.
-    broadcast_now(
-        user_group(user_id),
-        payloads.PRESENCE_UPDATE,
-        payloads.presence_update_payload(user_id, status),
-    )
-    return {"status": status}
-
-
-async def _announce(user_id: int, event: str, payload: dict[str, Any]) -> None:
-    room_ids = await run_sync(room_ids_for_user, user_id)
-    if room_ids:
-        broadcast_now(
-            [room_group(room_id) for room_id in room_ids], event, payload, exclude=user_id
-        )
-
-
-async def _reset_stale_online_once() -> None:
-    """Embedded default: presence lives in this process's memory, so users marked online in
-    the database by an earlier run (killed without a clean shutdown) are offline now."""
-    global _stale_reset_done
-    if _stale_reset_done:
-        return
-    _stale_reset_done = True
-    if isinstance(get_state_store(), MemoryStateStore):
-        await run_sync(services.presence_reset_all_offline)
+    async def on_disconnected(self, ctx: EventContext) -> None:
+        """Disconnect hook: when the user's last connection anywhere closed, the user goes
+        offline after the grace period."""
+        if ctx.state.get("connections_left", 0) > 0:
+            return
+        self.presence.last_connection_closed(ctx.user_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from banter.core.timestamps import iso_utc
 
@@ -15,13 +15,29 @@ USER_OFFLINE = "user-offline"
 PRESENCE_UPDATE = "presence-update"
 
 
-def user_online_payload(user: User, status: str) -> dict[str, Any]:
+class UserOnlinePayload(TypedDict):
+    userId: int
+    username: str
+    status: str
+
+
+class UserOfflinePayload(TypedDict):
+    userId: int
+    lastSeen: str | None
+
+
+class PresenceUpdatePayload(TypedDict):
+    userId: int
+    status: str
+
+
+def user_online_payload(user: User, status: str) -> UserOnlinePayload:
     return {"userId": user.pk, "username": user.username, "status": status}
 
 
-def user_offline_payload(user_id: int, last_seen: datetime | None) -> dict[str, Any]:
+def user_offline_payload(user_id: int, last_seen: datetime | None) -> UserOfflinePayload:
     return {"userId": user_id, "lastSeen": iso_utc(last_seen)}
 
 
-def presence_update_payload(user_id: int, status: str) -> dict[str, Any]:
+def presence_update_payload(user_id: int, status: str) -> PresenceUpdatePayload:
     return {"userId": user_id, "status": status}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 
 from banter.accounts.models import User
 from banter.core.state import get_state_store, reset_state_store
@@ -15,8 +16,9 @@ from banter.realtime import cluster
 from banter.realtime.broadcast import capture_broadcasts
 from banter.realtime.cluster import LostInstance
 from chat.models import Room
+from chat.selectors import room_ids_for_user
 from chat.services import room_create
-from presence import handlers as presence
+from presence.live import PresenceService
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,6 +28,11 @@ def fresh_store() -> Any:
     reset_state_store()
     yield
     reset_state_store()
+
+
+@pytest.fixture
+def presence() -> PresenceService:
+    return PresenceService(rooms_of_user=room_ids_for_user)
 
 
 def _room_with(*users: User) -> Room:
@@ -53,14 +60,14 @@ async def test_reaper_claims_a_dead_instance_once_and_runs_hooks(settings: Any) 
 
 
 async def test_lost_instance_users_go_offline_and_are_announced(
-    user_factory: Any,
+    user_factory: Any, presence: PresenceService
 ) -> None:
     alice, bob = await sync_to_async(user_factory)(), await sync_to_async(user_factory)()
     room = await sync_to_async(_room_with)(alice, bob)
     await sync_to_async(User.objects.filter(pk=alice.pk).update)(is_online=True)
     store = get_state_store()
     await store.presence_set(alice.pk, "online", 30)
-    lost = LostInstance("dead", presence.timezone.now(), {alice.pk: (0, ["dead:s"])})
+    lost = LostInstance("dead", timezone.now(), {alice.pk: (0, ["dead:s"])})
     with capture_broadcasts(execute_on_commit=False) as sent:
         await presence.on_instance_lost(lost)
     alice_row = await User.objects.aget(pk=alice.pk)
@@ -72,7 +79,9 @@ async def test_lost_instance_users_go_offline_and_are_announced(
     assert await store.presence_get_many([alice.pk]) == {}
 
 
-async def test_reconcile_clears_online_flags_nobody_backs(user_factory: Any) -> None:
+async def test_reconcile_clears_online_flags_nobody_backs(
+    user_factory: Any, presence: PresenceService
+) -> None:
     _ghost, connected, in_grace = [await sync_to_async(user_factory)() for _ in range(3)]
     await sync_to_async(User.objects.update)(is_online=True)
     store = get_state_store()

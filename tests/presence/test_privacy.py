@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from banter.accounts.models import User
 from banter.core.state import get_state_store, reset_state_store
+from chat.selectors import room_ids_for_user
 from chat.services import room_create
-from presence import handlers as presence
+from presence.live import PresenceService
 
 
 @pytest.fixture(autouse=True)
@@ -23,25 +24,34 @@ def fresh_store() -> Any:
     reset_state_store()
 
 
+@pytest.fixture
+def presence() -> PresenceService:
+    return PresenceService(rooms_of_user=room_ids_for_user)
+
+
 @pytest.mark.django_db(transaction=True)
-async def test_invisible_user_disconnecting_keeps_the_last_seen_others_saw() -> None:
+async def test_invisible_user_disconnecting_keeps_the_last_seen_others_saw(
+    presence: PresenceService,
+) -> None:
     shown = timezone.now() - timedelta(hours=2)
     user = await sync_to_async(User.objects.create_user)(
         username="ghost", password="x", presence_status="invisible", last_seen=shown
     )
     await get_state_store().presence_set(user.pk, "invisible", 30)
-    await presence._go_offline_if_idle(user.pk, timezone.now())
+    await presence.go_offline_if_idle(user.pk, timezone.now())
     await sync_to_async(user.refresh_from_db)()
     assert user.last_seen == shown
     assert user.is_online is False
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_visible_user_disconnecting_records_when_they_left() -> None:
+async def test_visible_user_disconnecting_records_when_they_left(
+    presence: PresenceService,
+) -> None:
     user = await sync_to_async(User.objects.create_user)(username="seen", password="x")
     left_at = timezone.now()
     await get_state_store().presence_set(user.pk, "online", 30)
-    await presence._go_offline_if_idle(user.pk, left_at)
+    await presence.go_offline_if_idle(user.pk, left_at)
     await sync_to_async(user.refresh_from_db)()
     assert user.last_seen == left_at
 
