@@ -18,9 +18,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import NoReverseMatch, reverse
 
+from banter.core import metrics
 from banter.core.errors import BanterError, rate_limited
 from banter.core.ratelimit import Rate, get_rate_limiter, parse_rate
-from banter.ops import metrics
 
 
 def login_rate() -> Rate | None:

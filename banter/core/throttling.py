@@ -12,9 +12,9 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from banter.core import metrics
 from banter.core.errors import rate_limited
 from banter.core.ratelimit import Rate, event_rate_key, get_rate_limiter, rate_for_class
-from banter.ops import metrics
 
 
 class BanterThrottle(BaseThrottle):
