@@ -1,77 +1,60 @@
-"""Socket event handlers for calls: adapt payloads, call the state machine, relay signals."""
+"""Socket event handlers for calls: take typed payloads (calls/inbound.py), call the state
+machine, relay signals."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from banter.core.errors import validation_error
 from banter.realtime.broadcast import broadcast_now, user_group
 from banter.realtime.cluster import LostInstance, device_of
 from banter.realtime.dispatch import EventContext, run_sync
 from calls import payloads, services
+from calls.inbound import CallInitiate, CallRef, CallSignal
 
 
-def _fields(payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise validation_error("Payload must be an object")
-    return payload
-
-
-async def call_initiate(ctx: EventContext, payload: Any) -> dict[str, Any]:
-    fields = _fields(payload)
+async def call_initiate(ctx: EventContext, payload: CallInitiate) -> payloads.CallPayload:
     call = await run_sync(
         services.call_initiate,
         caller=ctx.user,
-        receiver_id=fields.get("receiverId"),
-        call_type=fields.get("callType"),
+        receiver_id=payload.receiver_id,
+        call_type=payload.call_type,
         device=ctx.socket.sid,
     )
     return payloads.call_payload(call)
 
 
-async def call_accept(ctx: EventContext, payload: Any) -> dict[str, Any]:
+async def call_accept(ctx: EventContext, payload: CallRef) -> payloads.CallPayload:
     call = await run_sync(
-        services.call_accept,
-        user=ctx.user,
-        call_id=_fields(payload).get("callId"),
-        device=ctx.socket.sid,
+        services.call_accept, user=ctx.user, call_id=payload.call_id, device=ctx.socket.sid
     )
     return payloads.call_payload(call)
 
 
-async def call_reject(ctx: EventContext, payload: Any) -> dict[str, Any]:
-    call = await run_sync(
-        services.call_reject, user=ctx.user, call_id=_fields(payload).get("callId")
-    )
+async def call_reject(ctx: EventContext, payload: CallRef) -> payloads.CallPayload:
+    call = await run_sync(services.call_reject, user=ctx.user, call_id=payload.call_id)
     return payloads.call_payload(call)
 
 
-async def call_cancel(ctx: EventContext, payload: Any) -> dict[str, Any]:
-    call = await run_sync(
-        services.call_cancel, user=ctx.user, call_id=_fields(payload).get("callId")
-    )
+async def call_cancel(ctx: EventContext, payload: CallRef) -> payloads.CallPayload:
+    call = await run_sync(services.call_cancel, user=ctx.user, call_id=payload.call_id)
     return payloads.call_payload(call)
 
 
-async def call_end(ctx: EventContext, payload: Any) -> dict[str, Any]:
-    call = await run_sync(services.call_end, user=ctx.user, call_id=_fields(payload).get("callId"))
+async def call_end(ctx: EventContext, payload: CallRef) -> payloads.CallEndedPayload:
+    call = await run_sync(services.call_end, user=ctx.user, call_id=payload.call_id)
     return payloads.call_ended_payload(call)
 
 
-async def call_signal(ctx: EventContext, payload: Any) -> dict[str, Any]:
+async def call_signal(ctx: EventContext, payload: CallSignal) -> dict[str, Any]:
     """Relay an opaque WebRTC offer/answer/ICE object to the other participant only (to the
     device in the call once answered; every device of the receiver while it rings)."""
-    fields = _fields(payload)
-    signal = fields.get("signal")
-    if not isinstance(signal, (dict, str)):
-        raise validation_error("signal must be an object or a string", signal="invalid")
     call, other_id, device = await run_sync(
-        services.call_for_signal, user=ctx.user, call_id=fields.get("callId")
+        services.call_for_signal, user=ctx.user, call_id=payload.call_id
     )
     broadcast_now(
         user_group(other_id),
         payloads.CALL_SIGNAL,
-        payloads.call_signal_payload(call, ctx.user_id, signal),
+        payloads.call_signal_payload(call, ctx.user_id, payload.signal),
         only_sid=device or None,
     )
     return {}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
-from banter.accounts.payloads import user_summary_payload
+from banter.accounts.payloads import UserSummaryPayload, user_summary_payload
 from banter.core.timestamps import iso_utc
 from calls.models import CallLog
 
@@ -20,7 +20,32 @@ CALL_BUSY = "call:busy"
 CALL_SIGNAL = "call:signal"
 
 
-def call_payload(call: CallLog) -> dict[str, Any]:
+class CallPayload(TypedDict):
+    id: int
+    callerId: int
+    receiverId: int
+    caller: UserSummaryPayload
+    receiver: UserSummaryPayload
+    callType: str
+    status: str
+    startedAt: str
+    answeredAt: str | None
+    endedAt: str | None
+    duration: int
+    ringExpiresAt: str | None
+
+
+class CallEndedPayload(CallPayload):
+    callId: int
+
+
+class CallSignalPayload(TypedDict):
+    callId: int
+    fromUserId: int
+    signal: dict[str, Any] | str  # opaque WebRTC data, relayed as the peer sent it
+
+
+def call_payload(call: CallLog) -> CallPayload:
     """The call shape; select_related("caller", "receiver") keeps this query-free."""
     return {
         "id": call.pk,
@@ -38,10 +63,12 @@ def call_payload(call: CallLog) -> dict[str, Any]:
     }
 
 
-def call_ended_payload(call: CallLog) -> dict[str, Any]:
+def call_ended_payload(call: CallLog) -> CallEndedPayload:
     """`call:ended {callId, duration}` plus the whole call, like the other call events."""
     return {"callId": call.pk, "duration": call.duration, **call_payload(call)}
 
 
-def call_signal_payload(call: CallLog, from_user_id: int, signal: Any) -> dict[str, Any]:
+def call_signal_payload(
+    call: CallLog, from_user_id: int, signal: dict[str, Any] | str
+) -> CallSignalPayload:
     return {"callId": call.pk, "fromUserId": from_user_id, "signal": signal}

@@ -13,6 +13,7 @@ answer reach only the two devices in the call.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,7 +38,7 @@ SWEEP_BATCH = 100
 
 
 @transaction.atomic
-def call_initiate(*, caller: User, receiver_id: Any, call_type: Any, device: str = "") -> CallLog:
+def call_initiate(*, caller: User, receiver_id: int, call_type: str, device: str = "") -> CallLog:
     """Ring the receiver on every device, or log a `busy` call if they are in another call.
 
     Only people who share a room can call each other (no calls from strangers).
@@ -87,7 +88,7 @@ def call_initiate(*, caller: User, receiver_id: Any, call_type: Any, device: str
 
 
 @transaction.atomic
-def call_accept(*, user: User, call_id: Any, device: str = "") -> CallLog:
+def call_accept(*, user: User, call_id: int, device: str = "") -> CallLog:
     call = _call_locked(user, call_id)
     if call.caller_id == user.pk:
         raise forbidden("You cannot accept your own call")
@@ -112,7 +113,7 @@ def call_accept(*, user: User, call_id: Any, device: str = "") -> CallLog:
 
 
 @transaction.atomic
-def call_reject(*, user: User, call_id: Any) -> CallLog:
+def call_reject(*, user: User, call_id: int) -> CallLog:
     call = _call_locked(user, call_id)
     if call.receiver_id != user.pk:
         raise forbidden("Only the receiver can reject a call")
@@ -122,7 +123,7 @@ def call_reject(*, user: User, call_id: Any) -> CallLog:
 
 
 @transaction.atomic
-def call_cancel(*, user: User, call_id: Any) -> CallLog:
+def call_cancel(*, user: User, call_id: int) -> CallLog:
     call = _call_locked(user, call_id)
     if call.caller_id != user.pk:
         raise forbidden("Only the caller can cancel a call")
@@ -132,14 +133,14 @@ def call_cancel(*, user: User, call_id: Any) -> CallLog:
 
 
 @transaction.atomic
-def call_end(*, user: User, call_id: Any) -> CallLog:
+def call_end(*, user: User, call_id: int) -> CallLog:
     call = _call_locked(user, call_id)
     _require(call, Status.ANSWERED, "end")
     _finish(call, Status.COMPLETED, payloads.CALL_ENDED)
     return call
 
 
-def call_for_signal(*, user: User, call_id: Any) -> tuple[CallLog, int, str]:
+def call_for_signal(*, user: User, call_id: int) -> tuple[CallLog, int, str]:
     """Check a `call:signal`: the user is in the call and it is ringing or answered.
 
     Returns the call, the other participant's id and that side's device ("" = all its
@@ -241,7 +242,7 @@ def _due_drops(now: datetime) -> QuerySet[CallLog]:
     return CallLog.objects.filter(status=Status.ANSWERED, drop_deadline__lte=now)
 
 
-def _sweep_batch(due: QuerySet[CallLog], expire: Any) -> list[CallLog]:
+def _sweep_batch(due: QuerySet[CallLog], expire: Callable[[CallLog], bool]) -> list[CallLog]:
     # Look first without a transaction: nearly every sweep finds nothing, and on SQLite a
     # write transaction (IMMEDIATE) would take the database lock several times a second.
     due_ids = list(due.order_by("pk").values_list("pk", flat=True)[:SWEEP_BATCH])
@@ -310,7 +311,7 @@ def _finish(call: CallLog, status: str, event: str) -> None:
     _broadcast_both(call, event, payload or payloads.call_payload(call))
 
 
-def _broadcast_both(call: CallLog, event: str, payload: dict[str, Any]) -> None:
+def _broadcast_both(call: CallLog, event: str, payload: Mapping[str, Any]) -> None:
     # Both users' groups: the other side, and the acting user's other devices.
     broadcast_on_commit(user_group(call.caller_id), event, payload)
     broadcast_on_commit(user_group(call.receiver_id), event, payload)
@@ -329,11 +330,11 @@ def _require(call: CallLog, status: str, action: str) -> None:
         )
 
 
-def _call_locked(user: User, call_id: Any) -> CallLog:
+def _call_locked(user: User, call_id: int) -> CallLog:
     return _call_of_participant(user, call_id, CallLog.objects.select_for_update(of=("self",)))
 
 
-def _call_of_participant(user: User, call_id: Any, calls: QuerySet[CallLog]) -> CallLog:
+def _call_of_participant(user: User, call_id: int, calls: QuerySet[CallLog]) -> CallLog:
     call_id = check_id(call_id, what="Call")
     call = calls.select_related("caller", "receiver").filter(pk=call_id).first()
     if call is None:

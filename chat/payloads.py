@@ -7,8 +7,9 @@ Users and timestamps use the accounts app's builders (one user shape everywhere)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
+from banter.accounts.payloads import UserSummaryPayload
 from banter.accounts.payloads import user_summary_payload as user_payload
 from banter.core.timestamps import iso_utc
 
@@ -29,7 +30,87 @@ USER_TYPING = "user-typing"
 USER_STOPPED_TYPING = "user-stopped-typing"
 
 
-def message_payload(message: Message) -> dict[str, Any]:
+class MessagePayload(TypedDict):
+    id: int
+    roomId: int
+    seq: int
+    content: str
+    messageType: str
+    clientId: str | None
+    replyTo: int | None
+    createdAt: str
+    editedAt: str | None
+    deletedAt: str | None
+    user: UserSummaryPayload
+
+
+class MessageEditedPayload(TypedDict):
+    messageId: int
+    roomId: int
+    content: str
+    editedAt: str | None
+    seq: int
+
+
+class MessageDeletedPayload(TypedDict):
+    messageId: int
+    roomId: int
+    seq: int
+
+
+class MessageReadPayload(TypedDict):
+    roomId: int
+    messageId: int | None
+    userId: int
+    readAt: str | None
+    seq: int
+
+
+class UserJoinedRoomPayload(TypedDict):
+    roomId: int
+    user: UserSummaryPayload
+
+
+class UserLeftRoomPayload(TypedDict):
+    roomId: int
+    userId: int
+
+
+class MemberPayload(UserSummaryPayload):
+    role: str
+    joinedAt: str
+
+
+class _RoomFields(TypedDict):
+    id: int
+    name: str
+    kind: str
+    isPublic: bool
+    createdAt: str
+    lastSeq: int
+    unreadCount: int
+    role: str
+
+
+# total=False rather than NotRequired[...]: with postponed annotations the runtime would
+# count a NotRequired key as required (tests/chat/test_payload_shapes.py reads the keys).
+class RoomPayload(_RoomFields, total=False):
+    members: list[MemberPayload]  # when the view loaded them
+
+
+class UserTypingPayload(TypedDict):
+    roomId: int
+    userId: int
+    username: str
+    displayName: str
+
+
+class UserStoppedTypingPayload(TypedDict):
+    roomId: int
+    userId: int
+
+
+def message_payload(message: Message) -> MessagePayload:
     """The message shape; callers select_related("sender") to keep this query-free."""
     deleted = message.deleted_at is not None
     return {
@@ -47,7 +128,7 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
 
 
-def message_edited_payload(message: Message) -> dict[str, Any]:
+def message_edited_payload(message: Message) -> MessageEditedPayload:
     # Blank once deleted: the stored edit events of a deleted message are rewritten with
     # this (chat.services._rewrite_recorded), and a replay must not show what REST hides.
     return {
@@ -59,11 +140,11 @@ def message_edited_payload(message: Message) -> dict[str, Any]:
     }
 
 
-def message_deleted_payload(message: Message) -> dict[str, Any]:
+def message_deleted_payload(message: Message) -> MessageDeletedPayload:
     return {"messageId": message.pk, "roomId": message.room_id, "seq": message.seq}
 
 
-def message_read_payload(membership: Membership) -> dict[str, Any]:
+def message_read_payload(membership: Membership) -> MessageReadPayload:
     return {
         "roomId": membership.room_id,
         "messageId": membership.last_read_message_id,
@@ -73,15 +154,15 @@ def message_read_payload(membership: Membership) -> dict[str, Any]:
     }
 
 
-def user_joined_room_payload(membership: Membership) -> dict[str, Any]:
+def user_joined_room_payload(membership: Membership) -> UserJoinedRoomPayload:
     return {"roomId": membership.room_id, "user": user_payload(membership.user)}
 
 
-def user_left_room_payload(*, room_id: int, user_id: int) -> dict[str, Any]:
+def user_left_room_payload(*, room_id: int, user_id: int) -> UserLeftRoomPayload:
     return {"roomId": room_id, "userId": user_id}
 
 
-def member_payload(membership: Membership) -> dict[str, Any]:
+def member_payload(membership: Membership) -> MemberPayload:
     """A room member: the user shape plus role and joinedAt."""
     return {
         **user_payload(membership.user),
@@ -90,10 +171,10 @@ def member_payload(membership: Membership) -> dict[str, Any]:
     }
 
 
-def room_payload(view: RoomView) -> dict[str, Any]:
+def room_payload(view: RoomView) -> RoomPayload:
     """`{id, name, kind, isPublic, createdAt, lastSeq, unreadCount, role, members?}`."""
     room = view.room
-    payload: dict[str, Any] = {
+    payload: RoomPayload = {
         "id": room.pk,
         "name": room.name,
         "kind": room.kind,
@@ -108,7 +189,7 @@ def room_payload(view: RoomView) -> dict[str, Any]:
     return payload
 
 
-def user_typing_payload(*, room_id: int, user: User) -> dict[str, Any]:
+def user_typing_payload(*, room_id: int, user: User) -> UserTypingPayload:
     return {
         "roomId": room_id,
         "userId": user.pk,
@@ -117,5 +198,5 @@ def user_typing_payload(*, room_id: int, user: User) -> dict[str, Any]:
     }
 
 
-def user_stopped_typing_payload(*, room_id: int, user_id: int) -> dict[str, Any]:
+def user_stopped_typing_payload(*, room_id: int, user_id: int) -> UserStoppedTypingPayload:
     return {"roomId": room_id, "userId": user_id}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -181,7 +181,7 @@ def message_history(
     return HistoryPage(messages=rows, has_more=has_more, ascending=ascending)
 
 
-def read_target(user: User, room_id: Any, message_id: Any) -> tuple[Membership, Message]:
+def read_target(user: User, room_id: int, message_id: int) -> tuple[Membership, Message]:
     """Check a read-position move: the user is a member and the message is in the room."""
     message_id = check_reference_id(message_id, field="messageId")
     membership = membership_get(user, room_id)

@@ -7,7 +7,7 @@ Output serializers delegate to chat.events, the one builder of every payload.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -107,6 +107,7 @@ class HistoryQuerySerializer(serializers.Serializer):
 
 
 # -- outputs: fields describe the schema, to_representation is the shared builder --------
+# (the builders return TypedDicts; DRF's signature wants a plain dict, hence the casts)
 
 
 class MemberOutputSerializer(UserSummarySerializer):
@@ -114,7 +115,7 @@ class MemberOutputSerializer(UserSummarySerializer):
     joinedAt = serializers.DateTimeField()
 
     def to_representation(self, instance: Membership) -> dict[str, Any]:
-        return payloads.member_payload(instance)
+        return cast(dict[str, Any], payloads.member_payload(instance))
 
 
 class MessageOutputSerializer(serializers.Serializer):
@@ -131,7 +132,7 @@ class MessageOutputSerializer(serializers.Serializer):
     user = UserSummarySerializer()
 
     def to_representation(self, instance: Message) -> dict[str, Any]:
-        return payloads.message_payload(instance)
+        return cast(dict[str, Any], payloads.message_payload(instance))
 
 
 class RoomOutputSerializer(serializers.Serializer):
@@ -148,7 +149,7 @@ class RoomOutputSerializer(serializers.Serializer):
     )
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        return payloads.room_payload(instance)
+        return cast(dict[str, Any], payloads.room_payload(instance))
 
 
 class HistoryPageOutputSerializer(serializers.Serializer):
@@ -174,7 +175,7 @@ class ReadPositionOutputSerializer(serializers.Serializer):
     seq = serializers.IntegerField()
 
     def to_representation(self, instance: Membership) -> dict[str, Any]:
-        return payloads.message_read_payload(instance)
+        return cast(dict[str, Any], payloads.message_read_payload(instance))
 
 
 class ErrorOutputSerializer(serializers.Serializer):

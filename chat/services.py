@@ -8,7 +8,7 @@ hears about a write that rolled back.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -55,10 +55,10 @@ Role = Membership.Role
 def room_create(
     *,
     creator: User,
-    name: Any,
-    kind: Any = Room.Kind.GROUP,
-    is_public: Any = False,
-    member_ids: Iterable[Any] = (),
+    name: str,
+    kind: str = Room.Kind.GROUP,
+    is_public: bool = False,
+    member_ids: Iterable[int] = (),
 ) -> Room:
     """Create a group room owned by `creator`, with `member_ids` as members."""
     check_choice(kind, field="kind", choices=(Room.Kind.GROUP,))  # direct: see below
@@ -79,7 +79,7 @@ def room_create(
 
 
 @transaction.atomic
-def direct_room_get_or_create(*, user: User, other_user_id: Any) -> tuple[Room, bool]:
+def direct_room_get_or_create(*, user: User, other_user_id: int) -> tuple[Room, bool]:
     """The one direct room of `user` and `other_user_id`, created on first use.
 
     Both are plain members (nobody moderates a conversation of two). A participant who had
@@ -111,7 +111,7 @@ def direct_room_get_or_create(*, user: User, other_user_id: Any) -> tuple[Room, 
 
 
 @transaction.atomic
-def room_join(*, user: User, room_id: Any) -> tuple[Room, Membership, bool]:
+def room_join(*, user: User, room_id: int) -> tuple[Room, Membership, bool]:
     """Membership of `user` in a room: existing for members, new for public group rooms.
 
     Private rooms are joined by invitation (member_add); direct rooms only by their two
@@ -139,7 +139,7 @@ def room_join(*, user: User, room_id: Any) -> tuple[Room, Membership, bool]:
 
 
 @transaction.atomic
-def room_leave(*, user: User, room_id: Any) -> None:
+def room_leave(*, user: User, room_id: int) -> None:
     """End the user's membership.
 
     When the last owner leaves and others stay, ownership passes to the longest-standing
@@ -151,7 +151,7 @@ def room_leave(*, user: User, room_id: Any) -> None:
 
 
 @transaction.atomic
-def member_add(*, actor: User, room_id: Any, user_id: Any, role: Any = Role.MEMBER) -> Membership:
+def member_add(*, actor: User, room_id: int, user_id: int, role: str = Role.MEMBER) -> Membership:
     """Add a user to a group room: owners and admins add members, only owners add admins or
     owners. Adding an existing member is a conflict."""
     role = check_choice(role, field="role", choices=tuple(Role.values))
@@ -179,7 +179,7 @@ def member_add(*, actor: User, room_id: Any, user_id: Any, role: Any = Role.MEMB
 
 
 @transaction.atomic
-def member_remove(*, actor: User, room_id: Any, user_id: Any) -> None:
+def member_remove(*, actor: User, room_id: int, user_id: int) -> None:
     """Remove a member. Anyone may remove themselves (as room_leave). Admins remove members;
     owners also remove admins and other owners. The last owner can never be removed by
     someone else, since only an owner removes an owner."""
@@ -208,11 +208,11 @@ def member_remove(*, actor: User, room_id: Any, user_id: Any) -> None:
 def message_send(
     *,
     sender: User,
-    room_id: Any,
-    content: Any,
-    message_type: Any = Message.Type.TEXT,
-    client_id: Any = None,
-    reply_to_id: Any = None,
+    room_id: int,
+    content: str,
+    message_type: str = Message.Type.TEXT,
+    client_id: str | None = None,
+    reply_to_id: int | None = None,
 ) -> tuple[Message, bool]:
     """Persist a message with the room's next seq and broadcast it after commit.
 
@@ -261,7 +261,7 @@ def message_send(
 
 
 @transaction.atomic
-def message_edit(*, user: User, message_id: Any, content: Any) -> Message:
+def message_edit(*, user: User, message_id: int, content: str) -> Message:
     """Replace the content of the user's own, not deleted message; sets edited_at."""
     content = clean_content(content)
     message = _message_locked(message_id)
@@ -278,7 +278,7 @@ def message_edit(*, user: User, message_id: Any, content: Any) -> Message:
 
 
 @transaction.atomic
-def message_delete(*, user: User, message_id: Any) -> Message:
+def message_delete(*, user: User, message_id: int) -> Message:
     """Soft-delete: deleted_at is set and payloads show empty content from then on.
 
     The author or a room owner/admin may delete; deleting again is a no-op.
@@ -296,7 +296,7 @@ def message_delete(*, user: User, message_id: Any) -> Message:
 
 @transaction.atomic
 def message_moderate(
-    *, message_id: Any, content: str | None = None, delete: bool = False
+    *, message_id: int, content: str | None = None, delete: bool = False
 ) -> Message:
     """An operator's change to a message (the Django admin): a new content and/or a soft
     delete, announced to the room and rewritten in the event log exactly as the author's
@@ -317,7 +317,7 @@ def message_moderate(
 
 @transaction.atomic
 def read_position_mark(
-    *, user: User, room_id: Any, message_id: Any, read_at: datetime | None = None
+    *, user: User, room_id: int, message_id: int, read_at: datetime | None = None
 ) -> Membership:
     """Move the user's read position in a room forward to `message_id`.
 
@@ -388,7 +388,7 @@ def _rewrite_recorded(message: Message) -> None:
 
 
 def _room_event(
-    room_id: int, event: str, payload: dict[str, Any], *, seq: int | None = None
+    room_id: int, event: str, payload: Mapping[str, Any], *, seq: int | None = None
 ) -> None:
     """Record a recoverable room event in this transaction and broadcast it after commit,
     with its id as the recovery offset (a reconnecting socket gets it replayed) and, for a
@@ -449,7 +449,7 @@ def _message_by_client_id(sender: User, client_id: str, *, room_id: int) -> Mess
     return existing
 
 
-def _message_locked(message_id: Any) -> Message:
+def _message_locked(message_id: int) -> Message:
     message_id = check_id(message_id, what="Message")
     message = (
         Message.objects.select_for_update(of=("self",))
@@ -462,7 +462,7 @@ def _message_locked(message_id: Any) -> Message:
     return message
 
 
-def _membership_locking_room(user: User, room_id: Any) -> Membership:
+def _membership_locking_room(user: User, room_id: int) -> Membership:
     """The user's membership, after locking the room row: membership changes of one room
     run one at a time, so two owners leaving at once cannot leave the room ownerless."""
     room_id = check_id(room_id, what="Room")
@@ -517,7 +517,7 @@ def announce_join(membership: Membership) -> None:
     )
 
 
-def _member_ids(values: Iterable[Any], *, exclude: int) -> list[int]:
+def _member_ids(values: Iterable[int], *, exclude: int) -> list[int]:
     if isinstance(values, str | bytes | dict) or not isinstance(values, Iterable):
         raise validation_error("memberIds must be a list of user ids", memberIds="not a list")
     ids = list(dict.fromkeys(check_reference_id(value, field="memberIds") for value in values))

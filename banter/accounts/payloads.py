@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from banter.core.timestamps import iso_utc
 
@@ -10,7 +10,24 @@ if TYPE_CHECKING:
     from banter.accounts.models import User
 
 
-def user_summary_payload(user: User) -> dict[str, Any]:
+class UserSummaryPayload(TypedDict):
+    id: int
+    username: str
+    displayName: str
+    avatarUrl: str | None
+
+
+class UserPublicPayload(UserSummaryPayload):
+    isOnline: bool
+    lastSeen: str | None
+
+
+class UserPrivatePayload(UserPublicPayload):
+    email: str
+    dateJoined: str
+
+
+def user_summary_payload(user: User) -> UserSummaryPayload:
     """The user as embedded in messages, calls and member lists (same as chat.payloads)."""
     # Clients render displayName as is, so it falls back to the username; an unset avatar
     # is null rather than "" so `avatarUrl ?? placeholder` works.
@@ -22,7 +39,7 @@ def user_summary_payload(user: User) -> dict[str, Any]:
     }
 
 
-def user_public_payload(user: User, *, presence_visible: bool = True) -> dict[str, Any]:
+def user_public_payload(user: User, *, presence_visible: bool = True) -> UserPublicPayload:
     """A profile anyone signed in may see; presence (online, last seen) only when the
     viewer may see it (they share a room), else shown as offline and never seen."""
     return {
@@ -32,7 +49,7 @@ def user_public_payload(user: User, *, presence_visible: bool = True) -> dict[st
     }
 
 
-def user_private_payload(user: User) -> dict[str, Any]:
+def user_private_payload(user: User) -> UserPrivatePayload:
     """The signed-in user's own profile (adds what only they may see)."""
     return {
         **user_public_payload(user),

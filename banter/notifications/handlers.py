@@ -10,15 +10,17 @@ from typing import Any
 
 from django.conf import settings
 
+from banter.accounts.models import User
 from banter.core.errors import validation_error
 from banter.notifications import selectors, services
-from banter.notifications.payloads import notification_payload
+from banter.notifications.payloads import NotificationPayload, notification_payload
 from banter.realtime.dispatch import EventContext, run_sync
+from banter.realtime.schema import EdgeSchema, Payload, require_object
 
 NOTIFICATIONS_PENDING = "notifications:pending"
 
 
-def _pending(user: Any) -> tuple[list[dict[str, Any]], int]:
+def _pending(user: User) -> tuple[list[NotificationPayload], int]:
     limit = settings.BANTER["NOTIFICATIONS_ON_CONNECT"]
     unread = selectors.notifications_unread(user, limit=limit)
     return [notification_payload(n) for n in unread], selectors.notification_unread_count(user.pk)
@@ -31,14 +33,26 @@ async def send_pending(ctx: EventContext) -> None:
     ctx.emit(services.NOTIFICATION_COUNT, {"unread": unread})
 
 
-async def notifications_read(ctx: EventContext, payload: Any) -> dict[str, Any]:
-    """`{ids: [...]}` or `{all: true}` -> `{unread}`; other devices get notification:count."""
-    if not isinstance(payload, dict):
-        raise validation_error("Payload must be an object")
-    ids = payload.get("ids")
+class MarkRead(Payload, frozen=True):
+    ids: list[int] | None = None
+    # Any value: only `true` means all (the legacy reading), anything else is not all.
+    all: object = None
+
+
+def _explain_mark_read(payload: Any) -> None:
+    fields = require_object(payload)
+    ids = fields.get("ids")
     if ids is not None and not isinstance(ids, list):
         raise validation_error("ids must be a list of integers", ids=["Expected a list."])
+    services.check_mark_read(ids, all=fields.get("all") is True)
+
+
+MARK_READ = EdgeSchema(MarkRead, explain=_explain_mark_read)
+
+
+async def notifications_read(ctx: EventContext, payload: MarkRead) -> dict[str, Any]:
+    """`{ids: [...]}` or `{all: true}` -> `{unread}`; other devices get notification:count."""
     unread = await run_sync(
-        services.notifications_mark_read, user=ctx.user, ids=ids, all=payload.get("all") is True
+        services.notifications_mark_read, user=ctx.user, ids=payload.ids, all=payload.all is True
     )
     return {"unread": unread}

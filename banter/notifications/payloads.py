@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from banter.core.timestamps import iso_utc
 from banter.notifications.models import Notification
 
 
-def notification_payload(notification: Notification) -> dict[str, Any]:
+class NotificationPayload(TypedDict):
+    id: int
+    kind: str
+    payload: dict[str, Any]  # the kind's own object (chat.services, calls.services)
+    createdAt: str
+    readAt: str | None
+
+
+def notification_payload(notification: Notification) -> NotificationPayload:
     return {
         "id": notification.pk,
         "kind": notification.kind,

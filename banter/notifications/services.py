@@ -60,17 +60,9 @@ def notifications_mark_read(
     Ids that are not the user's, or already read, are ignored, so retries are harmless and
     nothing reveals which ids exist.
     """
-    if all == (ids is not None):
-        raise validation_error("Give either ids or all=true", ids=["Give ids or all, not both."])
+    id_list = check_mark_read(ids, all=all)
     unread = Notification.objects.filter(user=user, read_at__isnull=True)
-    if ids is not None:
-        id_list = list(ids)
-        if len(id_list) > MAX_MARK_READ_IDS:
-            raise validation_error(
-                "Too many ids", ids=[f"At most {MAX_MARK_READ_IDS} ids at a time."]
-            )
-        if any(not isinstance(i, int) or isinstance(i, bool) for i in id_list):
-            raise validation_error("ids must be integers", ids=["Expected a list of integers."])
+    if id_list is not None:
         unread = unread.filter(pk__in=id_list)
     changed = unread.update(read_at=timezone.now())
     count = notification_unread_count(user.pk)
@@ -78,3 +70,21 @@ def notifications_mark_read(
         # The user's other devices update their badge; nothing to say if nothing changed.
         broadcast_on_commit(user_group(user.pk), NOTIFICATION_COUNT, {"unread": count})
     return count
+
+
+def check_mark_read(ids: Iterable[object] | None, *, all: bool) -> list[int] | None:
+    """The ids to mark (None: all of them), or validation_error: ids or all=true, never both;
+    at most MAX_MARK_READ_IDS ids, every one an integer."""
+    if all == (ids is not None):
+        raise validation_error("Give either ids or all=true", ids=["Give ids or all, not both."])
+    if ids is None:
+        return None
+    id_list = list(ids)
+    if len(id_list) > MAX_MARK_READ_IDS:
+        raise validation_error("Too many ids", ids=[f"At most {MAX_MARK_READ_IDS} ids at a time."])
+    checked: list[int] = []
+    for value in id_list:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise validation_error("ids must be integers", ids=["Expected a list of integers."])
+        checked.append(value)
+    return checked

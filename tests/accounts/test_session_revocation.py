@@ -21,7 +21,7 @@ from banter.accounts.services import user_deactivate, user_logout
 from banter.accounts.tokens import token_pair_for_user
 from banter.core.errors import BanterError, ErrorCode
 from banter.realtime.asgi_routing import realtime_asgi
-from banter.realtime.auth import auth_refresh, cancel_expiry
+from banter.realtime.auth import AuthRefresh, auth_refresh, cancel_expiry
 from banter.realtime.engine import EngineConfig
 from banter.realtime.namespace import BanterNamespace
 from banter.realtime.transports import OriginPolicy, RealtimeServer
@@ -219,11 +219,11 @@ class TestAccessRevokedOverSockets:
         revoked, current = await sync_to_async(_revoked_and_current)(user)
         ctx: Any = SimpleNamespace(user_id=user.pk, socket=SimpleNamespace(state={}))
         with pytest.raises(BanterError) as refused:
-            await auth_refresh(ctx, {"token": revoked})
+            await auth_refresh(ctx, AuthRefresh(token=revoked))
         assert refused.value.code is ErrorCode.UNAUTHORIZED
         assert refused.value.details == {"reason": "revoked"}
         assert "auth_timers" not in ctx.socket.state
         try:
-            assert (await auth_refresh(ctx, {"token": current}))["exp"] > 0
+            assert (await auth_refresh(ctx, AuthRefresh(token=current)))["exp"] > 0
         finally:
             cancel_expiry(ctx.socket)

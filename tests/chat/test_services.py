@@ -100,7 +100,7 @@ class TestDirectRoom:
 
     @pytest.mark.parametrize("other", ["self", "unknown", "string", "inactive"])
     def test_invalid_other_user(self, owner: User, user_factory: UserFactory, other: str) -> None:
-        other_user_id = {
+        other_user_id: Any = {  # "string": what the service must refuse, whatever its type says
             "self": owner.pk,
             "unknown": 10**9,
             "string": "2",
