@@ -1,4 +1,5 @@
-# Two commands on a fresh machine with only Python 3.11+: `make run` and `make test`.
+# Two commands on a fresh machine with only Python 3.11+: `make run` and `make test`
+# (`make test-fast` for the inner loop: no live servers, Node or browser).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 SOCKETIO_DIST := node_modules/socket.io-client/dist
 WEB_VENDOR := banter/web/static/web/vendor
 
-.PHONY: run test lint fmt node-deps web-assets browser-deps migrate seed clean conformance conformance-suites chaos bench
+.PHONY: run test test-fast lint fmt node-deps web-assets browser-deps migrate seed clean conformance conformance-suites chaos bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,8 +61,18 @@ run: migrate
 seed: migrate
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 
+# Two pytest-xdist workers, one test file each at a time (--dist loadfile: a file's
+# session-scoped servers stay in one worker). The suite mostly waits on live servers, so on
+# 2 cores this took 5 min instead of 8.5 (docs/development.md); TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 test: $(STAMP) node-deps browser-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The inner loop: unit, service, protocol and in-process socket tests (tests/inprocess), every
+# test but those marked e2e (live server processes, Node clients, the browser). No node or
+# browser install; about 40 s on 2 cores (50 s with TEST_WORKERS=0; docs/development.md).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
