@@ -11,22 +11,9 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from banter.accounts.models import User
-from banter.core.state import get_state_store, reset_state_store
-from chat.selectors import room_ids_for_user
+from banter.core.state import get_state_store
 from chat.services import room_create
 from presence.live import PresenceService
-
-
-@pytest.fixture(autouse=True)
-def fresh_store() -> Any:
-    reset_state_store()
-    yield
-    reset_state_store()
-
-
-@pytest.fixture
-def presence() -> PresenceService:
-    return PresenceService(rooms_of_user=room_ids_for_user)
 
 
 @pytest.mark.django_db(transaction=True)
