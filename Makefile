@@ -61,18 +61,21 @@ run: migrate
 seed: migrate
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 
-# Two pytest-xdist workers, one test file each at a time (--dist loadfile: a file's
-# session-scoped servers stay in one worker). The suite mostly waits on live servers, so on
-# 2 cores this took 5 min instead of 8.5 (docs/development.md); TEST_WORKERS=0 runs serially.
-TEST_WORKERS ?= 2
+# One process by default. TEST_WORKERS=2 runs two pytest-xdist workers, a test file each at a
+# time (--dist loadfile: a file's session-scoped servers stay in one worker): 5 min instead of
+# 8.5 on 2 cores, but with two files' live servers on two cores the ring-timeout call test
+# (tests/e2e/test_calls.py) failed 1 run in 2, against 1 in 3 serial runs under load; serial
+# until that is understood (docs/development.md).
+TEST_WORKERS ?= 0
 test: $(STAMP) node-deps browser-deps
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The inner loop: unit, service, protocol and in-process socket tests (tests/inprocess), every
 # test but those marked e2e (live server processes, Node clients, the browser). No node or
-# browser install; about 40 s on 2 cores (50 s with TEST_WORKERS=0; docs/development.md).
+# browser install; about 35 s on 2 cores with two workers (50 s with FAST_WORKERS=0).
+FAST_WORKERS ?= 2
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(FAST_WORKERS) --dist loadfile -m "not e2e" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
