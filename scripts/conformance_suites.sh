@@ -97,14 +97,21 @@ fi
 failed=()
 for suite in "${SUITES[@]}"; do
   echo "== $suite: mocha"
-  if ! (cd "$WORK/$suite" && npx --no-install mocha --exit test-suite.js); then
+  if ! (cd "$WORK/$suite" && npx --no-install mocha --exit test-suite.js) 2>&1 |
+    tee "$WORK/$suite.out"; then
     failed+=("$suite")
   fi
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "conformance-suites: FAILED: ${failed[*]}; server log tail:" >&2
+  echo "conformance-suites: server log tail:" >&2
   tail -n 40 "$SERVER_LOG" >&2
+  # Mocha's failure report once more, last: CI shows only the tail of what a run printed.
+  for suite in "${failed[@]}"; do
+    echo "== $suite: what failed" >&2
+    sed -n '/^  [0-9]* failing/,$p' "$WORK/$suite.out" >&2
+  done
+  echo "conformance-suites: FAILED: ${failed[*]}" >&2
   exit 1
 fi
 echo "conformance-suites: both upstream suites passed"

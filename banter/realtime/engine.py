@@ -127,6 +127,7 @@ class EngineSocket:
         self._loop = asyncio.get_running_loop()
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
+        self._pong_deadline = 0.0  # loop time; meaningful while _pong_timer is set
         self.opened_at = time.monotonic()
 
     # -- opening -----------------------------------------------------------------------
@@ -154,7 +155,17 @@ class EngineSocket:
         if self.closed:
             return
         self.send_frame("2")
-        self._pong_timer = self._loop.call_later(self.config.ping_timeout, self._pong_missed)
+        # Counted from when the ping was due, not from when a busy loop got to it: the client
+        # times out on that schedule too (pingInterval + pingTimeout after the last ping).
+        due = self._ping_timer.when() if self._ping_timer is not None else self._loop.time()
+        self._pong_deadline = due + self.config.ping_timeout
+        self._pong_timer = self._loop.call_at(self._pong_deadline, self._pong_missed)
+
+    def heartbeat_overdue(self) -> bool:
+        """True once the pong is late, even before the loop has run the timer that closes
+        the session: a request read in the same loop pass as that timer is handled first,
+        and must not find the session alive (and take its queued ping)."""
+        return self._pong_timer is not None and self._loop.time() >= self._pong_deadline
 
     def _pong_missed(self) -> None:
         self.close("ping timeout")

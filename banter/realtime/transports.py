@@ -156,6 +156,9 @@ class RealtimeServer:
             await self._handshake(scope, method, info, cors, send)
             return
         session = self.engine.get(sid)
+        if session is not None and session.heartbeat_overdue():
+            session.close("ping timeout")
+            session = None
         if session is None:
             if sid in self._drained:
                 await _shutting_down(send, cors)

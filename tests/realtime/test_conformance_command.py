@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.core.management.base import CommandError
 
-from banter.realtime.management.commands import socketio_conformance as command
+from banter.ops.management.commands import socketio_conformance as command
 
 
 def _ipv6_loopback() -> bool:

@@ -63,7 +63,21 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=3000)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Imported here: daphne.server installs Twisted's asyncio reactor on import.
         from daphne.cli import CommandLineInterface
+        from daphne.server import Server
+
+        from banter.ops import logs
+        from banter.ops.serving.with_daphne import LoggingAccessLog
+
+        class RedactedAccessLogServer(Server):
+            """daphne's Server with its CLI's access log going through logging (and so
+            through RedactFilter) instead of stdout: the suites' polling URLs carry sids."""
+
+            def __init__(self, **kwargs: Any) -> None:
+                if kwargs.get("action_logger") is not None:
+                    kwargs["action_logger"] = LoggingAccessLog()
+                super().__init__(**kwargs)
 
         port: int = options["port"]
         addresses = listen_addresses(options["host"], port)
@@ -78,4 +92,7 @@ class Command(BaseCommand):
             f"Conformance servers on {listening}: Socket.IO at /socket.io/, "
             "Engine.IO echo at /engine.io/"
         )
-        CommandLineInterface().run([*endpoints, "banter.realtime.conformance:application"])
+        cli = CommandLineInterface()
+        cli.server_class = RedactedAccessLogServer
+        logs.install_redaction()
+        cli.run([*endpoints, "banter.realtime.conformance:application"])
