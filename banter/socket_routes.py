@@ -20,6 +20,7 @@ from calls.sweeper import run_call_sweeper
 from chat import bench
 from chat import handlers as chat
 from chat import inbound as chat_in
+from chat.message_writer import MessageWriter
 from chat.read_receipts import ReadReceiptService
 from chat.receipts import ReadReceiptHandlers
 from chat.recovery import run_room_event_pruner
@@ -36,8 +37,9 @@ from presence.live import PresenceService
 PRESENCE = PresenceService(rooms_of_user=room_ids_for_user)
 TYPING = TypingService()
 READ_RECEIPTS = ReadReceiptService()
+MESSAGES = MessageWriter()
 
-rooms = chat.RoomHandlers(TYPING, PRESENCE)
+rooms = chat.RoomHandlers(TYPING, PRESENCE, MESSAGES)
 typing = TypingHandlers(TYPING)
 receipts = ReadReceiptHandlers(READ_RECEIPTS)
 presence = PresenceHandlers(PRESENCE)

@@ -13,6 +13,8 @@ from banter.realtime.broadcast import room_group
 from banter.realtime.dispatch import EventContext, run_sync
 from chat import payloads, selectors, services
 from chat.inbound import EditMessage, MessageRef, RoomRef, SendMessage
+from chat.message_batch import SendRequest
+from chat.message_writer import MessageWriter
 from chat.typing import is_typing_in, stop_typing
 from chat.typing_service import TypingService
 from presence.live import PresenceService
@@ -26,11 +28,15 @@ async def subscribe_member_rooms(ctx: EventContext) -> None:
 
 class RoomHandlers:
     """The room events that touch live state: joining reports who is online and typing,
-    leaving a room and sending to it end the socket's typing there."""
+    leaving a room and sending to it end the socket's typing there; sends go through the
+    process's group-committing writer."""
 
-    def __init__(self, typing: TypingService, presence: PresenceService) -> None:
+    def __init__(
+        self, typing: TypingService, presence: PresenceService, messages: MessageWriter
+    ) -> None:
         self.typing = typing
         self.presence = presence
+        self.messages = messages
 
     async def join_room(self, ctx: EventContext, payload: RoomRef) -> dict[str, Any]:
         """Join (public rooms create the membership) and get the room's live state.
@@ -69,14 +75,15 @@ class RoomHandlers:
     async def send_message(
         self, ctx: EventContext, payload: SendMessage
     ) -> payloads.MessagePayload:
-        message, _created = await run_sync(
-            services.message_send,
-            sender=ctx.user,
-            room_id=payload.room_id,
-            content=payload.content,
-            message_type=payload.message_type,
-            client_id=payload.client_id,
-            reply_to_id=payload.reply_to,
+        message, _created = await self.messages.send(
+            SendRequest(
+                sender=ctx.user,
+                room_id=payload.room_id,
+                content=payload.content,
+                message_type=payload.message_type,
+                client_id=payload.client_id,
+                reply_to_id=payload.reply_to,
+            )
         )
         # Sending ends this socket's typing in that room (skipped, with its store round trip,
         # when the socket was not typing there: the common case).

@@ -256,7 +256,7 @@ def message_send(
     _room_event(
         room_id, payloads.MESSAGE_RECEIVED, payloads.message_payload(message), seq=message.seq
     )
-    _notify_mentions(message)
+    notify_mentions(message)
     return message, True
 
 
@@ -394,10 +394,17 @@ def _room_event(
     with its id as the recovery offset (a reconnecting socket gets it replayed) and, for a
     new message, the room seq (instances deliver those in order, gaps read from the log)."""
     record = RoomEvent.objects.create(room_id=room_id, event=event, payload=payload)
-    broadcast_on_commit(room_group(room_id), event, payload, offset=record.pk, seq=seq)
+    broadcast_recorded(record, seq=seq)
 
 
-def _notify_mentions(message: Message) -> None:
+def broadcast_recorded(record: RoomEvent, *, seq: int | None = None) -> None:
+    """Broadcast a recorded room event after commit, its id as the recovery offset."""
+    broadcast_on_commit(
+        room_group(record.room_id), record.event, record.payload, offset=record.pk, seq=seq
+    )
+
+
+def notify_mentions(message: Message) -> None:
     """A `mention` notification for each room member named as @username (not the sender)."""
     names = {match.group(1) for match in _MENTION.finditer(message.content)}
     names.discard(message.sender.username)

@@ -270,6 +270,16 @@ class Config:
 
     # --- Chat, presence and calls
     MAX_MESSAGE_LENGTH: int = knob(4000, "characters of message content", DOMAINS)
+    # Group commit (chat/message_writer.py): sends that queue while a batch is being written
+    # go in the next one, so a batch grows with the load and an idle writer waits for nobody.
+    MESSAGE_BATCH_MAX: int = knob(
+        200, "socket message sends written in one transaction at most", DOMAINS
+    )
+    MESSAGE_BATCH_WINDOW_MS: float = knob(
+        0.0,
+        "how long an idle message writer waits for more sends before writing, milliseconds",
+        DOMAINS,
+    )
     TYPING_TIMEOUT: float = knob(
         5.0, "a typing mark expires this long after the last `typing-start`, seconds", DOMAINS
     )
