@@ -103,7 +103,7 @@ chaos: $(STAMP) node-deps
 	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 
 # Banter against the python-socketio reference under one load generator, server and generator
-# pinned to their own cores (bench/run.py; docs/benchmarks.md). About 25 minutes; e.g.
+# pinned to their own cores (bench/run.py; docs/benchmarks.md). About 35 minutes; e.g.
 # BENCH_ARGS="--quick" or BENCH_ARGS="--scenarios sweep --servers banter,reference".
 BENCH_STAMP := $(VENV)/.bench-stamp
 $(BENCH_STAMP): $(STAMP) bench/requirements.txt

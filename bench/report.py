@@ -31,6 +31,28 @@ def _is_chat(row: dict[str, Any]) -> bool:
     return str(row.get("label", "")).startswith("chat ") and "error" not in row
 
 
+# Each server's Node.js counterpart (bench/peers/socketio_node_ref.mjs) for the "vs Node" ratio:
+# the same event contract and the same cross-process path.
+NODE_COUNTERPART = {
+    "banter": "node",
+    "reference": "node",
+    "banter-pg": "node-pg",
+    "banter-redis-nodb": "node-redis",
+    "banter-redis-nodb-2": "node-redis",
+}
+
+
+def _ratio(value: Any, base: Any) -> str:
+    return f"{value / base:.2f}x" if base and value else "-"
+
+
+def _vs_node(row: dict[str, Any], best: dict[str, Any]) -> str:
+    """`row`'s max deliveries/s over its Node counterpart's, named: "1.25x (node-pg)"."""
+    counterpart = NODE_COUNTERPART.get(row["server"])
+    ratio = _ratio(row.get("maxDeliveriesPerSecond"), best.get(counterpart or ""))
+    return f"{ratio} ({counterpart})" if ratio != "-" else ratio
+
+
 def _lat(row: dict[str, Any], name: str, key: str) -> Any:
     value = row.get(name)
     return value.get(key) if isinstance(value, dict) else None
@@ -115,12 +137,10 @@ def write_report(results: list[dict[str, Any]], out: Path) -> None:
         )
     sweeps = [r for r in results if r.get("scenario") == "sweep"]
     if sweeps:
-        reference = next(
-            (r["maxDeliveriesPerSecond"] for r in sweeps if r["server"] == "reference"), None
-        )
+        best = {r["server"]: r.get("maxDeliveriesPerSecond") for r in sweeps}
         lines += ["### Max sustainable (p99 <= 100 ms, nothing lost)", ""]
         lines += _table(
-            ["server", "msgs/s", "deliveries/s", "p99 ms", "server CPU", "vs reference"],
+            ["server", "msgs/s", "deliveries/s", "p99 ms", "server CPU", "vs reference", "vs Node"],
             [
                 [
                     r["server"],
@@ -128,9 +148,8 @@ def write_report(results: list[dict[str, Any]], out: Path) -> None:
                     r.get("maxDeliveriesPerSecond"),
                     r.get("p99AtMax"),
                     r.get("serverCpuAtMax"),
-                    f"{r['maxDeliveriesPerSecond'] / reference:.2f}x"
-                    if reference and r.get("maxDeliveriesPerSecond")
-                    else "-",
+                    _ratio(r.get("maxDeliveriesPerSecond"), best.get("reference")),
+                    _vs_node(r, best),
                 ]
                 for r in sweeps
             ],

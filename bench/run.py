@@ -1,4 +1,4 @@
-"""`make bench`: Banter and a python-socketio reference under the same load generator.
+"""`make bench`: Banter, a python-socketio and a Node.js socket.io reference under one generator.
 
 Each server process is pinned to core 0 and the load generator (bench/loadgen.mjs, the
 official socket.io-client in Node.js) to core 1 with taskset; the generator reports its own
@@ -14,16 +14,26 @@ Servers (--servers):
   banter-redis PostgreSQL + REDIS_URL, `send-message`; also two processes (cores 0 and 1,
                sharing core 1 with the generator; see docs/benchmarks.md).
   reference    bench/peers/socketio_ref.py: python-socketio on uvicorn + uvloop.
+  node         bench/peers/socketio_node_ref.mjs: socket.io 4.8 on Node.js, one process,
+               `bench:send` (the reference's contract, no persistence).
+  node-pg      the same with `send-message`: one INSERT (node-postgres, a pool of 10) into its
+               own table of the bench's PostgreSQL database before the broadcast and the ack.
+  node-redis   `node` with @socket.io/redis-adapter on Redis (BENCH_REDIS): every broadcast
+               is published to Redis; the counterpart of banter-redis-nodb.
+  The report puts every server's max sustainable deliveries/s against the reference's and
+  against its Node counterpart's (banter/node, banter-pg/node-pg, banter-redis-nodb/node-redis).
 
 Scenarios (--scenarios): idle (1k/5k/10k connections held --hold seconds: RSS per 1000,
 heartbeat lateness, probe round trips), chat (1000 connections, 100 rooms of 10, --rate
 messages/s), sweep (raise the rate until p99 > 100 ms or a loss: max sustainable
-deliveries/s), typing, presence.
+deliveries/s), typing, presence (Banter only: the references have no typing or presence), cluster
+(the Redis kinds' sweeps, node-redis included; skipped without Redis). Idle skips the
+PostgreSQL kinds (connecting is the same as without the database).
 
 Output in --out (default bench/results/<UTC stamp>): results.jsonl (one JSON line per step),
 report.md (the tables docs/benchmarks.md quotes), latency-*.png; progress on stderr.
 
-    .venv/bin/python bench/run.py                       # everything (about 25 minutes)
+    .venv/bin/python bench/run.py                       # everything (about 35 minutes)
     .venv/bin/python bench/run.py --quick               # shorter holds and steps
     .venv/bin/python bench/run.py --scenarios sweep --servers banter,reference
 """
@@ -138,14 +148,15 @@ class ServerKind:
     name: str
     send_event: str
     receive_event: str
-    database: str  # "sqlite", "postgres" or "" (the reference has none)
+    database: str  # "sqlite", "postgres" or "" (none)
     redis: bool = False
     processes: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
+    peer: str = ""  # "" for Banter, else the reference's language: "python" or "node"
 
     @property
     def is_banter(self) -> bool:
-        return self.database != ""
+        return self.peer == ""
 
 
 SERVER_KINDS = {
@@ -164,7 +175,13 @@ SERVER_KINDS = {
     "banter-redis-nodb-2": ServerKind(
         "banter-redis-nodb-2", "bench:send", "bench:message", "postgres", redis=True, processes=2
     ),
-    "reference": ServerKind("reference", "bench:send", "bench:message", ""),
+    "reference": ServerKind("reference", "bench:send", "bench:message", "", peer="python"),
+    # bench/peers/socketio_node_ref.mjs: plain socket.io 4.8, one Node.js process.
+    "node": ServerKind("node", "bench:send", "bench:message", "", peer="node"),
+    "node-pg": ServerKind("node-pg", "send-message", "message-received", "postgres", peer="node"),
+    "node-redis": ServerKind(
+        "node-redis", "bench:send", "bench:message", "", redis=True, peer="node"
+    ),
 }
 
 
@@ -177,6 +194,7 @@ class Bench:
         self.results: list[dict[str, Any]] = []
         self.meta = machine_facts()
         self._users: dict[str, tuple[str, Users]] = {}  # database kind -> (url, users)
+        self._peer_database: str | None = None
 
     # -- databases ---------------------------------------------------------------------
 
@@ -212,6 +230,19 @@ class Bench:
         users = Users(rows)
         self._users[kind] = (url, users)
         return url, users
+
+    def peer_database(self) -> str:
+        """node-pg's PostgreSQL database: the bench's own (banter-pg's), where the Node server
+        makes its own table; created empty when banter-pg has not run (yet)."""
+        cached = self._users.get("postgres")
+        if cached is not None:
+            return cached[0]
+        if self._peer_database is None:
+            name = f"banter_bench_{os.getpid()}"
+            psql(POSTGRES, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            psql(POSTGRES, f'CREATE DATABASE "{name}"')
+            self._peer_database = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+        return self._peer_database
 
     def banter_env(self, database_url: str, port: int) -> dict[str, str]:
         env = server_env(
@@ -257,6 +288,24 @@ class Bench:
                         cwd=ROOT,
                     )
                 )
+        elif kind.peer == "node":
+            users = Users([(i, i // ROOM_SIZE, f"ref-user-{i:08d}") for i in range(users_needed)])
+            port = free_port()
+            script = ROOT / "bench" / "peers" / "socketio_node_ref.mjs"
+            argv = ["taskset", "-c", SERVER_CORE, "node", str(script), "--port", str(port)]
+            if kind.database == "postgres":
+                argv += ["--database-url", self.peer_database()]
+            if kind.redis:
+                argv += ["--redis-url", REDIS]
+            servers.append(
+                LiveServer(
+                    argv,
+                    port=port,
+                    env=kind.extra_env,
+                    log_path=self.out / "logs" / f"{kind.name}-{port}.log",
+                    cwd=ROOT,
+                )
+            )
         else:
             users = Users([(i, i // ROOM_SIZE, f"ref-user-{i:08d}") for i in range(users_needed)])
             port = free_port()
@@ -398,10 +447,14 @@ class Bench:
     def sweep_rates(self, kind: ServerKind) -> list[int]:
         if self.args.sweep_rates:
             return list(self.args.sweep_rates)
+        if kind.name == "node-pg":  # one INSERT per message, no other reads or writes
+            return [200, 400, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000]
         if kind.send_event == "send-message":  # persisted: a database write per message
             return [100, 200, 300, 400, 500, 600, 800, 1000, 1200]
         if kind.name == "reference":
             return [400, 600, 800, 1000, 1200, 1400, 1600, 2000]
+        if kind.peer == "node":
+            return [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000]
         return [1000, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000]
 
     def typing(self, kind: ServerKind) -> None:
@@ -482,7 +535,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / stamp)
     parser.add_argument("--scenarios", default="idle,chat,sweep,typing,presence,cluster")
-    parser.add_argument("--servers", default="banter,reference,banter-pg")
+    parser.add_argument("--servers", default="banter,reference,node,banter-pg,node-pg")
     parser.add_argument("--quick", action="store_true", help="short holds and steps")
     parser.add_argument("--hold", type=float, default=60.0)
     parser.add_argument("--idle-counts", default="1000,5000,10000")
@@ -555,8 +608,10 @@ def main(argv: list[str] | None = None) -> int:
                 "banter-redis-2",
                 "banter-redis-nodb",
                 "banter-redis-nodb-2",
+                "node-redis",
             ):
-                plan.append(("sweep", bench.sweep, SERVER_KINDS[name]))
+                if ("sweep", name) not in {(step, planned.name) for step, _, planned in plan}:
+                    plan.append(("sweep", bench.sweep, SERVER_KINDS[name]))
         else:
             log(f"cluster skipped: Redis not reachable at {REDIS}")
     log(f"{len(plan)} runs; results in {args.out}")
