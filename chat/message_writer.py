@@ -13,10 +13,12 @@ row locks, and the event loop only waits on a future, never on the database.
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from banter.core.errors import BanterError
 from chat.message_batch import SendRequest, SendResult, message_send_batch
@@ -33,6 +35,7 @@ class MessageWriter:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._thread = _WriterThread()
 
     async def send(self, request: SendRequest) -> tuple[Message, bool]:
         """What `message_send` returns for this request (or raises), once committed."""
@@ -61,7 +64,7 @@ class MessageWriter:
                 batch, self._queue = self._queue[:limit], self._queue[limit:]
                 try:
                     results = await loop.run_in_executor(
-                        self._writer_thread(), _write, [request for request, _ in batch]
+                        self._writer_thread(), self._thread.write, [request for request, _ in batch]
                     )
                 except Exception as error:  # the database is down: every send of it fails
                     for _, future in batch:
@@ -81,11 +84,23 @@ class MessageWriter:
         return self._executor
 
 
-def _write(requests: list[SendRequest]) -> list[SendResult]:
-    # As channels' database_sync_to_async does around each call: a connection past its
-    # CONN_MAX_AGE or broken is replaced (SQLite's, with CONN_MAX_AGE 0, is closed after).
-    close_old_connections()
-    try:
-        return message_send_batch(requests)
-    finally:
-        close_old_connections()
+class _WriterThread:
+    """The writer thread's database connection, kept as channels' database_sync_to_async
+    keeps a worker's, with one difference: the liveness check (a `SELECT 1` with
+    conn_health_checks) runs at most once a second instead of before every batch."""
+
+    CHECK_EVERY = 1.0
+
+    def __init__(self) -> None:
+        self._checked_at = -math.inf
+
+    def write(self, requests: list[SendRequest]) -> list[SendResult]:
+        now = time.monotonic()
+        if now - self._checked_at >= self.CHECK_EVERY or connection.errors_occurred:
+            close_old_connections()  # past CONN_MAX_AGE or broken: replaced at first use
+            self._checked_at = now
+        try:
+            return message_send_batch(requests)
+        finally:
+            if not connection.settings_dict["CONN_MAX_AGE"]:
+                connection.close()  # SQLite: a connection per batch (settings.py says why)
