@@ -356,6 +356,22 @@ class Config:
         OPERATIONS,
     )
     LOG_LEVEL: str = module_knob("INFO", "root log level", OPERATIONS)
+    # banter/ops/gcwatch.py: full collections pause every socket of the process.
+    GC_FREEZE_SURVIVORS: bool = knob(
+        True,
+        "`manage.py serve` freezes what survives a full garbage collection, so the next walks "
+        "only newer objects",
+        OPERATIONS,
+    )
+    GC_FULL_INTERVAL: float = knob(
+        600.0,
+        "seconds between full collections that also walk the frozen objects (frees their "
+        "cycles: closed connections)",
+        OPERATIONS,
+    )
+    GC_GEN0_THRESHOLD: int = knob(
+        700, "allocations between young collections (`gc.set_threshold`'s first)", OPERATIONS
+    )
     LOG_FORMAT: str = module_knob(
         "plain",
         "`json`: one JSON object per line (for log shippers)",

@@ -1,12 +1,27 @@
-"""Garbage-collector pauses, measured: they stop the event loop, so every socket of the process
-waits for them. A full collection walks every object, and each connection owns a few hundred:
-at 10,000 connections one took about 0.8 s under make bench (docs/benchmarks.md)."""
+"""Garbage-collector pauses, measured and kept short: they stop the event loop, so every
+socket of the process waits for them.
+
+A full collection walks every tracked object the process has; each connection owns about a
+hundred, and the message path, uvicorn's protocols and closed connections leave reference
+cycles that only a collection frees. Measured under make bench (docs/benchmarks.md): at 1000
+connections full collections paused 120-200 ms, at 10,000 about 0.8 s.
+
+The policy (`install(policy)`, from `manage.py serve`):
+
+- what survives a full collection is frozen (`gc.freeze()`): connections, caches and the
+  modules loaded at start live long, and later full collections walk only what came since;
+- every `full_interval` seconds one full collection walks everything again (unfrozen first),
+  so cycles among the frozen objects (closed connections) are freed and memory stays bounded;
+- a larger first-generation threshold, so fewer short-lived objects are promoted (alive at a
+  young collection) to the old generation, where only a full collection frees their cycles.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from banter.core import metrics
@@ -16,21 +31,41 @@ logger = logging.getLogger("banter.ops.gc")
 SLOW_PAUSE = 0.1  # seconds: a pause this long is logged as well as counted
 
 _started: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GcPolicy:
+    freeze_survivors: bool = False
+    full_interval: float = 600.0  # seconds between full collections that walk everything
+    gen0_threshold: int | None = None  # None: Python's (700)
+
+
+_policy = GcPolicy()
+_last_whole = time.monotonic()
 # One histogram child per generation, resolved once: young collections run hundreds of times a
 # second under load.
 _PAUSES = [metrics.GC_PAUSE_SECONDS.labels(str(generation)) for generation in range(3)]
 
 
 def _callback(phase: str, info: dict[str, Any]) -> None:
-    global _started
+    global _started, _last_whole
+    generation = int(info.get("generation", 0))
     if phase == "start":
+        if generation == 2 and _policy.freeze_survivors:
+            now = time.monotonic()
+            if now - _last_whole >= _policy.full_interval:
+                # This collection walks the frozen objects too (gc.unfreeze puts them back in
+                # the oldest generation, which it is about to walk).
+                _last_whole = now
+                gc.unfreeze()
         _started = time.perf_counter()
         return
+    if generation == 2 and _policy.freeze_survivors:
+        gc.freeze()  # the survivors: the next full collection walks only what came since
     if _started is None:
         return
     pause = time.perf_counter() - _started
     _started = None
-    generation = int(info.get("generation", 0))
     _PAUSES[generation].observe(pause)
     if pause >= SLOW_PAUSE:
         logger.warning(
@@ -41,6 +76,17 @@ def _callback(phase: str, info: dict[str, Any]) -> None:
         )
 
 
-def install() -> None:
+def install(policy: GcPolicy | None = None) -> None:
+    """Time every collection; with a policy, also apply it (idempotent)."""
+    global _policy, _last_whole
+    if policy is not None:
+        _policy = policy
+        _last_whole = time.monotonic()
+        if policy.gen0_threshold is not None:
+            _, gen1, gen2 = gc.get_threshold()
+            gc.set_threshold(policy.gen0_threshold, gen1, gen2)
+        if policy.freeze_survivors:
+            gc.collect()
+            gc.freeze()
     if _callback not in gc.callbacks:
         gc.callbacks.append(_callback)

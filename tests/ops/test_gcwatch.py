@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import weakref
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -37,3 +39,64 @@ def test_full_collections_are_timed_and_slow_ones_logged(
         if not installed:
             gc.callbacks.remove(gcwatch._callback)
     assert any("generation 2 paused the process" in r.getMessage() for r in caplog.records)
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def _cycle() -> tuple[_Node, weakref.ref[_Node]]:
+    """A two-object reference cycle (only a collection frees it) and a weak reference to it."""
+    first, second = _Node(), _Node()
+    first.other, second.other = second, first
+    return first, weakref.ref(first)
+
+
+@pytest.fixture
+def policy_installed() -> Iterator[Callable[[gcwatch.GcPolicy], None]]:
+    installed = gcwatch._callback in gc.callbacks
+    previous, threshold = gcwatch._policy, gc.get_threshold()
+
+    def install(policy: gcwatch.GcPolicy) -> None:
+        gcwatch.install(policy)
+
+    try:
+        yield install
+    finally:
+        gcwatch._policy = previous
+        gc.set_threshold(*threshold)
+        if not installed:
+            gc.callbacks.remove(gcwatch._callback)
+        gc.unfreeze()  # nothing this test froze stays out of later collections
+
+
+def test_survivors_of_a_full_collection_are_frozen_and_their_cycles_freed_on_the_interval(
+    policy_installed: Callable[[gcwatch.GcPolicy], None],
+) -> None:
+    policy_installed(gcwatch.GcPolicy(freeze_survivors=True, full_interval=3600))
+    assert gc.get_freeze_count() > 0  # what was alive at install
+    node, node_ref = _cycle()
+    gc.collect()  # the cycle survives (referenced) and is frozen with the rest
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    del node
+    gc.collect()
+    assert node_ref() is not None  # frozen: a full collection within the interval does not walk it
+
+    gcwatch._last_whole -= 3600  # the interval has passed
+    gc.collect()
+    assert node_ref() is None  # this one walked the frozen objects too
+    assert gc.get_freeze_count() > 0  # and froze the survivors again
+
+
+def test_without_the_policy_nothing_is_frozen(
+    policy_installed: Callable[[gcwatch.GcPolicy], None],
+) -> None:
+    policy_installed(gcwatch.GcPolicy(freeze_survivors=False, gen0_threshold=5000))
+    assert gc.get_threshold()[0] == 5000
+    node, node_ref = _cycle()
+    gc.collect()
+    del node
+    gc.collect()
+    assert node_ref() is None

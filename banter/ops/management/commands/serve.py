@@ -15,7 +15,6 @@ FORWARDED_ALLOW_IPS, and no query string (Engine.IO sid, token) reaches a log li
 
 from __future__ import annotations
 
-import gc
 import importlib
 import logging
 from collections.abc import Callable
@@ -88,15 +87,18 @@ class Command(BaseCommand):
 
 
 def tune_gc() -> None:
-    """Keep the objects loaded at start (Django, the app, settings) out of every full garbage
-    collection: they live as long as the process. Raising the first-generation threshold
-    instead (50,000) made delivery p99 worse under make bench (bigger, cache-cold young
-    collections), so Python's thresholds stay."""
-    gc.collect()
-    gc.freeze()
+    """Keep full garbage collections short (banter/ops/gcwatch.py): freeze what survives
+    them, walk everything every GC_FULL_INTERVAL, and GC_GEN0_THRESHOLD."""
     from banter.ops import gcwatch
 
-    gcwatch.install()
+    config = settings.BANTER
+    gcwatch.install(
+        gcwatch.GcPolicy(
+            freeze_survivors=config["GC_FREEZE_SURVIVORS"],
+            full_interval=config["GC_FULL_INTERVAL"],
+            gen0_threshold=config["GC_GEN0_THRESHOLD"],
+        )
+    )
 
 
 def load_application() -> Callable[..., Any]:
