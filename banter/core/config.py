@@ -369,6 +369,12 @@ class Config:
         "cycles: closed connections)",
         OPERATIONS,
     )
+    GC_COLLECT_INTERVAL: float = knob(
+        1.0,
+        "with GC_FREEZE_SURVIVORS, seconds between the full collections `serve` runs itself "
+        "(each walks only what came since the last; 0: only Python's)",
+        OPERATIONS,
+    )
     GC_GEN0_THRESHOLD: int = knob(
         700, "allocations between young collections (`gc.set_threshold`'s first)", OPERATIONS
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 
@@ -64,6 +66,7 @@ def policy_installed() -> Iterator[Callable[[gcwatch.GcPolicy], None]]:
     try:
         yield install
     finally:
+        gcwatch.stop_collector()
         gcwatch._policy = previous
         gc.set_threshold(*threshold)
         if not installed:
@@ -100,3 +103,24 @@ def test_without_the_policy_nothing_is_frozen(
     del node
     gc.collect()
     assert node_ref() is None
+
+
+def test_the_collector_thread_frees_and_freezes_on_its_interval(
+    policy_installed: Callable[[gcwatch.GcPolicy], None],
+) -> None:
+    # Python alone would start a full collection only after a quarter of the heap had been
+    # promoted since the last: the collector runs one every interval instead.
+    policy_installed(
+        gcwatch.GcPolicy(freeze_survivors=True, full_interval=3600, collect_interval=0.05)
+    )
+    gcwatch.install()  # later plain installs keep the policy and its thread
+    node, node_ref = _cycle()
+    del node
+    before = _count("2")
+    deadline = time.monotonic() + 5
+    while node_ref() is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert node_ref() is None  # collected without anyone calling gc.collect()
+    assert _count("2") > before
+    gcwatch.stop_collector()
+    assert not any(thread.name == "banter-gc" for thread in threading.enumerate())

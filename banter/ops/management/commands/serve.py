@@ -88,7 +88,8 @@ class Command(BaseCommand):
 
 def tune_gc() -> None:
     """Keep full garbage collections short (banter/ops/gcwatch.py): freeze what survives
-    them, walk everything every GC_FULL_INTERVAL, and GC_GEN0_THRESHOLD."""
+    them, collect every GC_COLLECT_INTERVAL, walk everything every GC_FULL_INTERVAL, and
+    GC_GEN0_THRESHOLD."""
     from banter.ops import gcwatch
 
     config = settings.BANTER
@@ -97,6 +98,7 @@ def tune_gc() -> None:
             freeze_survivors=config["GC_FREEZE_SURVIVORS"],
             full_interval=config["GC_FULL_INTERVAL"],
             gen0_threshold=config["GC_GEN0_THRESHOLD"],
+            collect_interval=config["GC_COLLECT_INTERVAL"],
         )
     )
 
