@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from banter import socket_routes
+from banter.ops import gcwatch
 from banter.ops.endpoints import build_routes
 from banter.realtime import hub, lifecycle
 from banter.realtime.asgi_routing import ASGIApp, realtime_asgi
@@ -70,6 +71,7 @@ def build_application(django_app: Any) -> ASGIApp:
     return realtime_asgi(
         build_realtime(recovery, hubs),
         http_fallback=django_app,
-        background=socket_routes.BACKGROUND,
+        # The GC collector idles unless `manage.py serve` installed its policy.
+        background=[*socket_routes.BACKGROUND, gcwatch.run_collector],
         http_routes=build_routes(hubs),
     )

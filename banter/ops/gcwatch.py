@@ -10,9 +10,9 @@ The policy (`install(policy)`, from `manage.py serve`):
 
 - what survives a full collection is frozen (`gc.freeze()`): connections, caches and the
   modules loaded at start live long, and later full collections walk only what came since;
-- a thread of ours runs a full collection every `collect_interval` seconds, so each walks only
-  what came in that interval (Python waits until that is a quarter of the heap, and after a
-  freeze counts the frozen objects in it too);
+- a loop of ours (`run_collector`) runs a full collection every `collect_interval` seconds,
+  so each walks only what came in that interval (Python waits until that is a quarter of
+  the heap, and after a freeze counts the frozen objects in it too);
 - every `full_interval` seconds one full collection walks everything again (unfrozen first),
   so cycles among the frozen objects (closed connections) are freed and memory stays bounded;
 - a larger first-generation threshold, so fewer short-lived objects are promoted (alive at a
@@ -21,9 +21,9 @@ The policy (`install(policy)`, from `manage.py serve`):
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +42,7 @@ class GcPolicy:
     freeze_survivors: bool = False
     full_interval: float = 600.0  # seconds between full collections that walk everything
     gen0_threshold: int | None = None  # None: Python's (700)
-    # Seconds between the full collections a thread of ours runs (0: only Python's). Python
+    # Seconds between the full collections run_collector runs (0: only Python's). Python
     # starts one only when the objects promoted since the last exceed a quarter of what that
     # one left, which after a freeze is still the whole heap: each then walks a quarter of it.
     # Collecting often keeps every walk to what came in one interval.
@@ -51,8 +51,6 @@ class GcPolicy:
 
 _policy = GcPolicy()
 _last_whole = time.monotonic()
-_collector: threading.Thread | None = None
-_stop_collector = threading.Event()
 # One histogram child per generation, resolved once: young collections run hundreds of times a
 # second under load.
 _PAUSES = [metrics.GC_PAUSE_SECONDS.labels(str(generation)) for generation in range(3)]
@@ -99,28 +97,14 @@ def install(policy: GcPolicy | None = None) -> None:
         if policy.freeze_survivors:
             gc.collect()
             gc.freeze()
-        stop_collector()
-        if policy.freeze_survivors and policy.collect_interval > 0:
-            _start_collector(policy.collect_interval)
     if _callback not in gc.callbacks:
         gc.callbacks.append(_callback)
 
 
-def _start_collector(interval: float) -> None:
-    global _collector
-
-    def collect() -> None:
-        while not _stop_collector.wait(interval):
-            gc.collect()  # holds the GIL: a pause as short as what came since the last one
-
-    _stop_collector.clear()
-    _collector = threading.Thread(target=collect, name="banter-gc", daemon=True)
-    _collector.start()
-
-
-def stop_collector() -> None:
-    global _collector
-    if _collector is not None:
-        _stop_collector.set()
-        _collector.join()
-        _collector = None
+async def run_collector() -> None:
+    """A full collection every `collect_interval` seconds of the installed policy (none
+    without one), on the event loop's thread: finalizers of the cycles it frees (protocols,
+    transports) run where the loop's objects expect them, as with Python's own collections."""
+    while _policy.freeze_survivors and _policy.collect_interval > 0:
+        await asyncio.sleep(_policy.collect_interval)
+        gc.collect()  # a pause as short as what came since the last one

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
-import threading
-import time
 import weakref
 from collections.abc import Callable, Iterator
 
@@ -66,7 +65,6 @@ def policy_installed() -> Iterator[Callable[[gcwatch.GcPolicy], None]]:
     try:
         yield install
     finally:
-        gcwatch.stop_collector()
         gcwatch._policy = previous
         gc.set_threshold(*threshold)
         if not installed:
@@ -105,7 +103,7 @@ def test_without_the_policy_nothing_is_frozen(
     assert node_ref() is None
 
 
-def test_the_collector_thread_frees_and_freezes_on_its_interval(
+async def test_the_collector_loop_collects_on_its_interval(
     policy_installed: Callable[[gcwatch.GcPolicy], None],
 ) -> None:
     # Python alone would start a full collection only after a quarter of the heap had been
@@ -113,14 +111,23 @@ def test_the_collector_thread_frees_and_freezes_on_its_interval(
     policy_installed(
         gcwatch.GcPolicy(freeze_survivors=True, full_interval=3600, collect_interval=0.05)
     )
-    gcwatch.install()  # later plain installs keep the policy and its thread
-    node, node_ref = _cycle()
-    del node
-    before = _count("2")
-    deadline = time.monotonic() + 5
-    while node_ref() is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert node_ref() is None  # collected without anyone calling gc.collect()
-    assert _count("2") > before
-    gcwatch.stop_collector()
-    assert not any(thread.name == "banter-gc" for thread in threading.enumerate())
+    collector = asyncio.get_running_loop().create_task(gcwatch.run_collector())
+    try:
+        node, node_ref = _cycle()
+        del node
+        before = _count("2")
+        for _ in range(200):
+            if node_ref() is None:
+                break
+            await asyncio.sleep(0.01)
+        assert node_ref() is None  # collected without anyone calling gc.collect()
+        assert _count("2") > before
+    finally:
+        collector.cancel()
+
+
+async def test_without_a_policy_the_collector_returns_at_once(
+    policy_installed: Callable[[gcwatch.GcPolicy], None],
+) -> None:
+    policy_installed(gcwatch.GcPolicy(freeze_survivors=False))
+    await asyncio.wait_for(gcwatch.run_collector(), 1)
