@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import orjson
 from channels.testing import HttpCommunicator
@@ -18,18 +19,22 @@ from banter.realtime.transports import OriginPolicy, RealtimeServer
 POLLING = "/socket.io/?EIO=4&transport=polling"
 
 
-async def poll(app: object, sid: str) -> tuple[int, bytes]:
+async def poll(app: Any, sid: str) -> tuple[int, bytes]:
     client = HttpCommunicator(app, "GET", f"{POLLING}&sid={sid}")
     response = await client.get_response(timeout=2)
     return response["status"], response["body"]
 
 
-async def test_a_poll_after_the_pong_deadline_finds_the_session_closed() -> None:
-    config = EngineConfig(ping_interval=0.05, ping_timeout=0.1)
+async def polling_session(config: EngineConfig) -> tuple[RealtimeServer, Any, str]:
+    """A server with `config`, its ASGI app and the sid of a polling session opened on it."""
     realtime = RealtimeServer({"/": Namespace()}, config, OriginPolicy(None))
     app = realtime_asgi(realtime, None)
     handshake = await HttpCommunicator(app, "GET", POLLING).get_response(timeout=2)
-    sid = orjson.loads(handshake["body"][1:])["sid"]
+    return realtime, app, orjson.loads(handshake["body"][1:])["sid"]
+
+
+async def test_a_poll_after_the_pong_deadline_finds_the_session_closed() -> None:
+    realtime, app, sid = await polling_session(EngineConfig(ping_interval=0.05, ping_timeout=0.1))
     session = realtime.engine.get(sid)
     assert session is not None
 
@@ -46,10 +51,6 @@ async def test_a_poll_after_the_pong_deadline_finds_the_session_closed() -> None
 
 
 async def test_a_poll_before_the_deadline_gets_the_ping() -> None:
-    config = EngineConfig(ping_interval=0.05, ping_timeout=5)
-    realtime = RealtimeServer({"/": Namespace()}, config, OriginPolicy(None))
-    app = realtime_asgi(realtime, None)
-    handshake = await HttpCommunicator(app, "GET", POLLING).get_response(timeout=2)
-    sid = orjson.loads(handshake["body"][1:])["sid"]
+    _, app, sid = await polling_session(EngineConfig(ping_interval=0.05, ping_timeout=5))
 
     assert await poll(app, sid) == (200, b"2")
