@@ -8,17 +8,14 @@ turns either outcome into the ack envelope {ok, data} / {ok: false, error}, or i
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
+from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 
 from banter.core import metrics
 from banter.core.errors import BanterError, ErrorCode, rate_limited
@@ -39,24 +36,10 @@ T = TypeVar("T")
 def run_sync(function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]:
     """Run ORM/service code in a worker thread, closing stale DB connections around it.
 
-    Not thread-sensitive: sockets' service calls run in parallel on the loop's executor
-    instead of queueing behind one shared thread. What channels' database_sync_to_async(
-    thread_sensitive=False) does, without building a SyncToAsync per call: under a connect
-    storm that construction and its bookkeeping were a fifth of the event loop's time
-    (py-spy, docs/benchmarks.md). The worker gets a copy of the caller's contextvars.
+    Not thread-sensitive: sockets' service calls run in parallel on the executor instead
+    of queueing behind one shared thread.
     """
-    loop = asyncio.get_running_loop()
-    context = contextvars.copy_context()
-    call = functools.partial(_with_fresh_connections, function, *args, **kwargs)
-    return loop.run_in_executor(None, context.run, call)
-
-
-def _with_fresh_connections(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    close_old_connections()
-    try:
-        return function(*args, **kwargs)
-    finally:
-        close_old_connections()
+    return database_sync_to_async(function, thread_sensitive=False)(*args, **kwargs)
 
 
 @dataclass(slots=True)
