@@ -369,8 +369,12 @@ class Config:
         "cycles: closed connections)",
         OPERATIONS,
     )
+    # Off by default: with it on, three fresh-clone CI runs in a row each failed one
+    # live-server test (call sweeper, cross-instance delivery) that passes without it; not
+    # yet explained (docs/benchmarks.md). At 10k idle connections it cuts the ping lateness
+    # p99 from 154 ms to 10 ms.
     GC_COLLECT_INTERVAL: float = knob(
-        1.0,
+        0.0,
         "with GC_FREEZE_SURVIVORS, seconds between the full collections `serve` runs itself "
         "(each walks only what came since the last; 0: only Python's)",
         OPERATIONS,
