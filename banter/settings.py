@@ -132,12 +132,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    # A connection per call on SQLite, although opening one (the file, the init PRAGMAs,
-    # Django's function registrations) was 40% of the CPU of a connection storm under make
-    # bench: with persistent connections, tests/e2e/test_redis_instances.py (two processes on
-    # one SQLite file) lost cross-instance messages in 2 of 3 runs. Not understood yet
-    # (docs/benchmarks.md); PostgreSQL keeps DB_CONN_MAX_AGE.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # SQLite keeps its connections too (DB_CONN_MAX_AGE): opening one (the file, the init
+    # PRAGMAs, Django's function registrations) per call was 40% of a connect storm's CPU.
+    # They were once turned off here for a cross-instance test that failed with them; that
+    # was the test's own race, not the connections (docs/benchmarks.md, 2026-12-03).
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

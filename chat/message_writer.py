@@ -103,4 +103,4 @@ class _WriterThread:
             return message_send_batch(requests)
         finally:
             if not connection.settings_dict["CONN_MAX_AGE"]:
-                connection.close()  # SQLite: a connection per batch (settings.py says why)
+                connection.close()  # DB_CONN_MAX_AGE=0: a connection per batch

@@ -175,9 +175,8 @@ class Config:
         STORAGE,
         shown_default="`sqlite:///banter.sqlite3`",
     )
-    # PostgreSQL only: SQLite opens a connection per call (see banter/settings.py).
     DB_CONN_MAX_AGE: int = module_knob(
-        60, "seconds a database connection is kept open (PostgreSQL)", STORAGE
+        60, "seconds a database connection is kept open (0: one per call)", STORAGE
     )
     REDIS_URL: str = module_knob(
         "",

@@ -80,7 +80,7 @@ class RecordingClient:
     client: socketio.AsyncClient
     events: list[tuple[str, Any]] = field(default_factory=list)
     offsets: list[str] = field(default_factory=list)
-    _waiters: list[tuple[str, asyncio.Future[Any]]] = field(default_factory=list)
+    _waiters: list[tuple[str, int, asyncio.Future[Any]]] = field(default_factory=list)
 
     def _record(self, event: str, *args: Any) -> None:
         if event in RECOVERABLE and len(args) == 2 and isinstance(args[1], str):
@@ -89,18 +89,28 @@ class RecordingClient:
             args = args[:1]
         data = args[0] if len(args) == 1 else list(args)
         self.events.append((event, data))
-        for name, future in list(self._waiters):
-            if name == event and not future.done():
-                future.set_result(data)
-                self._waiters.remove((name, future))
+        for waiter in list(self._waiters):
+            name, skip, future = waiter
+            if name != event:
+                continue
+            seen = self.received(event)
+            if future.done():
+                self._waiters.remove(waiter)
+            elif len(seen) > skip:
+                future.set_result(seen[skip])
+                self._waiters.remove(waiter)
 
     async def wait_for(self, event: str, timeout: float = 5.0, *, skip: int = 0) -> Any:
-        """The next (or already recorded, after `skip` earlier ones) occurrence of `event`."""
-        seen = [data for name, data in self.events if name == event]
+        """The occurrence of `event` after `skip` earlier ones, recorded or still to come.
+
+        (It used to wait for the next occurrence when fewer than `skip` were recorded: a test
+        waiting for the 20th message went on at the first one, so its pass depended on
+        which arrived first, the acks or the deliveries.)"""
+        seen = self.received(event)
         if len(seen) > skip:
             return seen[skip]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiters.append((event, future))
+        self._waiters.append((event, skip, future))
         return await asyncio.wait_for(future, timeout)
 
     def received(self, event: str) -> list[Any]:
