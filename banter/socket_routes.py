@@ -24,7 +24,6 @@ from chat.message_writer import MessageWriter
 from chat.read_receipts import ReadReceiptService
 from chat.receipts import ReadReceiptHandlers
 from chat.recovery import run_room_event_pruner
-from chat.selectors import room_ids_for_user
 from chat.typing import TypingHandlers
 from chat.typing_service import TypingService
 from presence import inbound as presence_in
@@ -34,7 +33,7 @@ from presence.live import PresenceService
 # The live (ephemeral) services, one of each per process: their state (timers, coalescing)
 # lives on these objects, and every handler and hook below uses these same instances.
 # Presence is below chat: it learns a user's rooms (its audience) from chat's selector.
-PRESENCE = PresenceService(rooms_of_user=room_ids_for_user)
+PRESENCE = PresenceService(rooms_of_user=chat.member_room_ids)
 TYPING = TypingService()
 READ_RECEIPTS = ReadReceiptService()
 MESSAGES = MessageWriter()

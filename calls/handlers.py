@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from banter.core.coalesce import Coalescer
 from banter.realtime.broadcast import broadcast_now, user_group
 from banter.realtime.cluster import LostInstance, device_of
 from banter.realtime.dispatch import EventContext, run_sync
@@ -60,9 +61,12 @@ async def call_signal(ctx: EventContext, payload: CallSignal) -> dict[str, Any]:
     return {}
 
 
+_mark_reconnected = Coalescer(services.calls_mark_reconnected_many)
+
+
 async def on_connected(ctx: EventContext) -> None:
     """A user back within CALL_DROP_GRACE keeps their answered call, on this device."""
-    await run_sync(services.calls_mark_reconnected, user_id=ctx.user_id, device=ctx.socket.sid)
+    await _mark_reconnected((ctx.user_id, ctx.socket.sid))
 
 
 async def on_disconnected(ctx: EventContext) -> None:

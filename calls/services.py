@@ -207,6 +207,19 @@ def calls_mark_reconnected(*, user_id: int, device: str) -> int:
     )
 
 
+def calls_mark_reconnected_many(devices: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """calls_mark_reconnected for each (user id, device) of a batch of connects: one read
+    when, as nearly always, none of the users has a dropped call."""
+    user_ids = {user_id for user_id, _ in devices}
+    dropped = CallLog.objects.filter(status=Status.ANSWERED, drop_deadline__isnull=False)
+    if not dropped.filter(Q(caller_id__in=user_ids) | Q(receiver_id__in=user_ids)).exists():
+        return dict.fromkeys(devices, 0)
+    return {
+        (user_id, device): calls_mark_reconnected(user_id=user_id, device=device)
+        for user_id, device in devices
+    }
+
+
 def calls_due_drops(*, now: datetime | None = None) -> list[tuple[int, int, int]]:
     """(call id, caller id, receiver id) of answered calls whose drop grace has run out."""
     due = _due_drops(now or timezone.now()).order_by("pk")[:SWEEP_BATCH]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from banter.core.coalesce import Coalescer
 from banter.realtime.broadcast import room_group
 from banter.realtime.dispatch import EventContext, run_sync
 from chat import payloads, selectors, services
@@ -19,10 +20,13 @@ from chat.typing import is_typing_in, stop_typing
 from chat.typing_service import TypingService
 from presence.live import PresenceService
 
+# A user's room ids, read after the call; a connect storm's in one query per batch.
+member_room_ids = Coalescer(selectors.room_ids_for_users)
+
 
 async def subscribe_member_rooms(ctx: EventContext) -> None:
     """On connect: the socket receives events of every room the user belongs to."""
-    for room_id in await run_sync(selectors.room_ids_for_user, ctx.user_id):
+    for room_id in await member_room_ids(ctx.user_id):
         await ctx.join_group(room_group(room_id))
 
 

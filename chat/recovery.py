@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from banter.core.coalesce import Coalescer
 from banter.core.state import get_state_store
 from banter.realtime.codec import encode_event_frame
 from banter.realtime.dispatch import run_sync
@@ -47,6 +48,15 @@ def _frame(record_id: int, event: str, payload: object) -> str:
 
 def _high_water() -> int:
     return int(RoomEvent.objects.aggregate(newest=Max("pk"))["newest"] or 0)
+
+
+def _high_water_batch(callers: list[None]) -> dict[None, int]:
+    """One read for every connect of a batch: it starts after each of them asked (after
+    their subscriptions), which is all a pid's high water needs."""
+    return {None: _high_water()}
+
+
+_high_water_read = Coalescer(_high_water_batch)
 
 
 def _missed(user_id: int, after: int) -> list[tuple[int, str]] | None:
@@ -126,7 +136,7 @@ class RoomEventRecovery:
     """The RecoverySource of banter.realtime.recovery, over chat.RoomEvent."""
 
     async def high_water(self) -> int:
-        return await run_sync(_high_water)
+        return await _high_water_read(None)
 
     async def missed(self, user_id: int, after: int) -> list[tuple[int, str]] | None:
         return await run_sync(_missed, user_id, after)

@@ -199,3 +199,13 @@ def room_member_ids(room_id: int) -> list[int]:
 
 def room_ids_for_user(user_id: int) -> list[int]:
     return list(Membership.objects.filter(user_id=user_id).values_list("room_id", flat=True))
+
+
+def room_ids_for_users(user_ids: list[int]) -> dict[int, list[int]]:
+    """Each user's room ids, in one query for a batch of connects."""
+    rooms: dict[int, list[int]] = {user_id: [] for user_id in user_ids}
+    for user_id, room_id in Membership.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "room_id"
+    ):
+        rooms[user_id].append(room_id)
+    return rooms

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from banter.accounts.models import User
+from banter.core.coalesce import Coalescer
 from banter.core.state import MemoryStateStore, get_state_store
 from banter.realtime import lifecycle
 from banter.realtime.broadcast import broadcast_now, room_group, user_group
@@ -38,8 +39,10 @@ logger = logging.getLogger("banter.presence")
 
 INVISIBLE = User.PresenceStatus.INVISIBLE.value
 
-# Sync (ORM) lookup of the rooms whose members see a user's presence events.
-RoomsOfUser = Callable[[int], Sequence[int]]
+# The rooms whose members see a user's presence events.
+RoomsOfUser = Callable[[int], Awaitable[Sequence[int]]]
+
+_mark_online = Coalescer(services.presence_mark_online)
 
 
 def _ttl() -> float:
@@ -82,9 +85,8 @@ class PresenceService:
         )
         if previous is not None:
             return  # already online (another device, or a reconnect within the grace period)
-        visible = status != INVISIBLE
-        await run_sync(services.presence_mark_online, user_id=user_id, visible=visible)
-        if visible:
+        await _mark_online(user_id)
+        if status != INVISIBLE:
             await self._announce(
                 user_id, payloads.USER_ONLINE, payloads.user_online_payload(user, status)
             )
@@ -213,7 +215,7 @@ class PresenceService:
                 logger.warning("presence reconcile could not run", exc_info=True)
 
     async def _announce(self, user_id: int, event: str, payload: Mapping[str, Any]) -> None:
-        room_ids = await run_sync(self._rooms_of_user, user_id)
+        room_ids = await self._rooms_of_user(user_id)
         if room_ids:
             broadcast_now(
                 [room_group(room_id) for room_id in room_ids], event, payload, exclude=user_id

@@ -18,6 +18,13 @@ def user_get(*, user_id: int) -> User:
     return user
 
 
+def users_by_id(user_ids: list[int]) -> dict[int, User | None]:
+    """Each of the ids' user row, active or not, or None: one query for a batch of
+    connects (banter/core/coalesce.py)."""
+    found = User.objects.in_bulk(user_ids)
+    return {user_id: found.get(user_id) for user_id in user_ids}
+
+
 def user_search(*, query: str = "", exclude_user_id: int | None = None) -> QuerySet[User]:
     """Active users whose username or display name contains `query`, by username."""
     users = User.objects.filter(is_active=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
-from banter.accounts.models import User
+from banter.core.coalesce import Coalescer
 from banter.core.errors import validation_error
 from banter.notifications import selectors, services
 from banter.notifications.payloads import NotificationPayload, notification_payload
@@ -20,15 +20,31 @@ from banter.realtime.schema import EdgeSchema, Payload, require_object
 NOTIFICATIONS_PENDING = "notifications:pending"
 
 
-def _pending(user: User) -> tuple[list[NotificationPayload], int]:
+Pending = tuple[list[NotificationPayload], int]
+
+
+def _pending_many(user_ids: list[int]) -> dict[int, Pending]:
+    """The newest unread notifications and the unread count of each user: the counts in one
+    query, and the lists only for those with anything unread (on connect, most have none)."""
     limit = settings.BANTER["NOTIFICATIONS_ON_CONNECT"]
-    unread = selectors.notifications_unread(user, limit=limit)
-    return [notification_payload(n) for n in unread], selectors.notification_unread_count(user.pk)
+    counts = selectors.notification_unread_counts(user_ids)
+    return {
+        user_id: (
+            [notification_payload(n) for n in selectors.notifications_unread(user_id, limit)]
+            if count
+            else [],
+            count,
+        )
+        for user_id, count in counts.items()
+    }
+
+
+_pending = Coalescer(_pending_many)
 
 
 async def send_pending(ctx: EventContext) -> None:
     """Connect hook: the newest unread notifications and the unread count."""
-    pending, unread = await run_sync(_pending, ctx.user)
+    pending, unread = await _pending(ctx.user_id)
     ctx.emit(NOTIFICATIONS_PENDING, pending)
     ctx.emit(services.NOTIFICATION_COUNT, {"unread": unread})
 

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.conf import settings
 
+from banter.accounts.selectors import users_by_id
 from banter.accounts.tokens import access_token_current, access_token_verify, token_error
+from banter.core.coalesce import Coalescer
 from banter.core.errors import BanterError, ErrorCode
-from banter.realtime.dispatch import run_sync
 from banter.realtime.schema import EdgeSchema, Payload
 from banter.realtime.socketio import ConnectRefused
 
@@ -63,10 +64,10 @@ def refuse_if_revoked(user: User, claims: dict[str, Any]) -> None:
         raise ConnectRefused("Token is invalid", {"code": "token_invalid"}) from None
 
 
-def load_active_user(user_id: int) -> User | None:
-    from banter.accounts.models import User
-
-    return User.objects.filter(pk=user_id).first()
+# The user row, read after the call (never a cached one: CONNECT compares it with the
+# token, and a revoke committed before the read must refuse the socket); the reads of a
+# connect storm are one query per batch.
+load_user = Coalescer(users_by_id)
 
 
 def schedule_expiry(socket: Socket, exp: float) -> None:
@@ -125,7 +126,7 @@ async def auth_refresh(ctx: EventContext, payload: AuthRefresh) -> dict[str, Any
         raise BanterError(ErrorCode.FORBIDDEN, "Token belongs to another user")
     # The row again, not ctx.user (loaded at CONNECT): a token revoked since then must not
     # extend the socket, though the revoke closing it may still be on its way.
-    user = await run_sync(load_active_user, user_id)
+    user = await load_user(user_id)
     if user is None or not user.is_active:
         raise token_error("user_inactive", "User is inactive")
     access_token_current(user, claims)

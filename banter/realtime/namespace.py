@@ -20,7 +20,7 @@ from banter.core.instance import INSTANCE_ID
 from banter.core.state import get_state_store
 from banter.realtime import auth, cluster, recovery
 from banter.realtime.broadcast import user_group
-from banter.realtime.dispatch import EventContext, EventSpec, dispatch, run_sync
+from banter.realtime.dispatch import EventContext, EventSpec, dispatch
 from banter.realtime.hub import HubProvider, process_hubs
 from banter.realtime.recovery import RecoverySource
 from banter.realtime.socketio import ConnectRefused, Namespace, Socket
@@ -97,7 +97,7 @@ class BanterNamespace(Namespace):
         # applied once it is connected (Socket.deliver), instead of passing it by.
         await hub.join(user_group(user_id), socket)
         socket.groups.add(user_group(user_id))
-        user = await run_sync(auth.load_active_user, user_id)
+        user = await auth.load_user(user_id)
         if user is None:
             raise ConnectRefused("Token is invalid", {"code": "token_invalid"})
         if not user.is_active:

@@ -1,5 +1,5 @@
 """Presence fixtures: a fresh state store per test and a PresenceService wired as in
-banter/socket_routes.py (the rooms of a user come from chat's selector)."""
+banter/socket_routes.py (the rooms of a user come from chat's coalesced selector)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from banter.core.state import reset_state_store
-from chat.selectors import room_ids_for_user
+from chat.handlers import member_room_ids
 from presence.live import PresenceService
 
 
@@ -21,4 +21,4 @@ def fresh_store() -> Iterator[None]:
 
 @pytest.fixture
 def presence() -> PresenceService:
-    return PresenceService(rooms_of_user=room_ids_for_user)
+    return PresenceService(rooms_of_user=member_room_ids)
