@@ -216,8 +216,12 @@ class LeanSocket {
 
 // -- connecting -------------------------------------------------------------------------
 
+// Handshake start to the CONNECT reply, per socket (a reconnect storm's tail is here).
+const connectLatency = new Samples();
+
 function connectOne(index) {
   const client = clients[index];
+  const startedAt = now();
   return new Promise((resolve) => {
     const url = client.url || config.url;
     const auth = { token: client.token, roomId: client.room };
@@ -237,6 +241,7 @@ function connectOne(index) {
       if (settled) return;
       settled = true;
       result.connected++;
+      connectLatency.add(now() - startedAt);
       resolve(true);
     });
     socket.on("connect_error", (err) => {
@@ -268,6 +273,7 @@ async function connectAll() {
   }
   await Promise.all(pending);
   result.connectSeconds = round((now() - started) / 1000);
+  result.connectLatency = connectLatency.summary();
 }
 
 // -- scenarios --------------------------------------------------------------------------

@@ -75,6 +75,8 @@ def write_report(results: list[dict[str, Any]], out: Path) -> None:
                 "server",
                 "connections",
                 "connected",
+                "connect s",
+                "connect p50 / p99 ms",
                 "still up",
                 "MB / 1000 (over baseline)",
                 "peak RSS MB",
@@ -88,6 +90,9 @@ def write_report(results: list[dict[str, Any]], out: Path) -> None:
                     r["server"],
                     r["clients"],
                     r["connected"],
+                    r.get("connectSeconds"),
+                    f"{_fmt(_lat(r, 'connectLatency', 'p50'))} / "
+                    f"{_fmt(_lat(r, 'connectLatency', 'p99'))}",
                     r.get("stillConnected"),
                     r["mbPer1000"],
                     r["peakRssMb"],

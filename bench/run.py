@@ -495,9 +495,17 @@ def mb(value: int) -> float:
 
 
 def brief(row: dict[str, Any]) -> str:
-    keys = ("connected", "mbPer1000", "deliveriesPerSecond", "lost", "duplicates")
+    keys = ("connected", "connectSeconds", "mbPer1000", "deliveriesPerSecond", "lost", "duplicates")
     parts = [f"{k}={row[k]}" for k in keys if k in row]
-    for name in ("delivery", "ack", "typing", "offline", "pingLateness", "probeRtt"):
+    for name in (
+        "connectLatency",
+        "delivery",
+        "ack",
+        "typing",
+        "offline",
+        "pingLateness",
+        "probeRtt",
+    ):
         if isinstance(row.get(name), dict) and row[name].get("count"):
             parts.append(f"{name} p50={row[name]['p50']} p99={row[name]['p99']}")
     for key in ("serverCpu", "generatorCpu", "maxDeliveriesPerSecond", "generatorSaturated"):
