@@ -20,7 +20,7 @@ from calls.sweeper import run_call_sweeper
 from chat import bench
 from chat import handlers as chat
 from chat import inbound as chat_in
-from chat.message_writer import MessageWriter
+from chat.message_writer import MESSAGES
 from chat.read_receipts import ReadReceiptService
 from chat.receipts import ReadReceiptHandlers
 from chat.recovery import run_room_event_pruner
@@ -36,7 +36,6 @@ from presence.live import PresenceService
 PRESENCE = PresenceService(rooms_of_user=chat.member_room_ids)
 TYPING = TypingService()
 READ_RECEIPTS = ReadReceiptService()
-MESSAGES = MessageWriter()
 
 rooms = chat.RoomHandlers(TYPING, PRESENCE, MESSAGES)
 typing = TypingHandlers(TYPING)

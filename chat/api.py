@@ -17,6 +17,8 @@ from rest_framework.views import APIView
 from banter.accounts.models import User
 from banter.core.throttling import charge_event_rate
 from chat import selectors, services
+from chat.message_batch import SendRequest
+from chat.message_writer import send_from_thread
 from chat.serializers import (
     DirectRoomInputSerializer,
     ErrorOutputSerializer,
@@ -139,7 +141,7 @@ class RoomMessagesApi(APIView):
         user = _user(request)
         charge_event_rate("message", user.pk)  # the send-message socket budget
         data = _validated(MessageSendInputSerializer, request.data)
-        message, created = services.message_send(sender=user, room_id=room_id, **data)
+        message, created = send_from_thread(SendRequest(sender=user, room_id=room_id, **data))
         return Response(MessageOutputSerializer(message).data, status=201 if created else 200)
 
 

@@ -1,4 +1,7 @@
-"""The message writer: socket sends of one process, group-committed (chat/message_batch.py).
+"""The message writer: the sends of one process, group-committed (chat/message_batch.py).
+
+Socket sends (chat/handlers.py) and REST sends (chat/api.py, through `send_from_thread`)
+go through the same writer, `MESSAGES`.
 
 Sends queue here and one writer thread writes them, a batch per transaction. While a batch
 is being written the next sends queue, and the next batch takes them all (up to
@@ -14,15 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 
+from asgiref.sync import SyncToAsync, async_to_sync
 from django.conf import settings
 from django.db import close_old_connections, connection
 
 from banter.core.errors import BanterError
 from chat.message_batch import SendRequest, SendResult, message_send_batch
 from chat.models import Message
+from chat.services import message_send
 
 _Queued = tuple[SendRequest, "asyncio.Future[SendResult]"]
 
@@ -104,3 +111,28 @@ class _WriterThread:
         finally:
             if not connection.settings_dict["CONN_MAX_AGE"]:
                 connection.close()  # DB_CONN_MAX_AGE=0: a connection per batch
+
+
+# The process's writer (one per process: its batches never contend for row locks).
+MESSAGES = MessageWriter()
+
+
+def send_from_thread(request: SendRequest) -> tuple[Message, bool]:
+    """A send from synchronous code: through MESSAGES when it runs in a worker thread of an
+    ASGI request (a REST view under `manage.py serve`), whose event loop runs the writer;
+    otherwise (no such loop: WSGI, management commands, Django's test client) message_send
+    in this thread, the same rules in its own transaction."""
+    if _request_loop() is None:
+        return message_send(
+            **{field.name: getattr(request, field.name) for field in fields(request)}
+        )
+    return async_to_sync(MESSAGES.send)(request)
+
+
+def _request_loop() -> asyncio.AbstractEventLoop | None:
+    # asgiref's record of the event loop that handed this thread its work (what
+    # async_to_sync itself looks up): None outside a sync_to_async worker thread.
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() else None
