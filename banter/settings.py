@@ -153,7 +153,8 @@ if REDIS_URL:
             # by itself after a Redis restart (docs/operations.md, bench/channel_layers.py).
             # The hub has one always-running receive loop per process, so it needs none of
             # the list layer's per-channel buffering.
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # Ours adds pipelined publishing (banter/realtime/layers.py).
+            "BACKEND": "banter.realtime.layers.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": channel_layer_hosts(
                     REDIS_URL,

@@ -42,6 +42,8 @@ CLUSTER_GROUP = "banter.cluster"
 INSTANCE_LOST_TYPE = "banter.instance_lost"
 RECEIVE_BACKOFF_MAX = 1.0
 UNHEALTHY_SEND_TIMEOUT = 0.5
+# Broadcasts per pipelined publish (a layer with group_send_many: Redis).
+PUBLISH_BATCH = 256
 # Replay from this long before the last moment the layer was known to deliver (clock skew
 # between instances and the database).
 GAP_MARGIN = 2.0
@@ -192,6 +194,10 @@ class Hub:
         while True:
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
+            send_many = getattr(self.layer, "group_send_many", None)
+            if send_many is not None:
+                await self._publish_batches(send_many)
+                continue
             sent = 0
             while self._outbox:
                 group, message = self._outbox.popleft()
@@ -213,6 +219,27 @@ class Hub:
                     # The in-memory layer never suspends in group_send and drops messages
                     # silently past its capacity: let the receive loop drain between batches.
                     await asyncio.sleep(0)
+
+    async def _publish_batches(
+        self, send_many: Callable[[list[tuple[str, dict[str, Any]]]], Awaitable[None]]
+    ) -> None:
+        """What waits in the outbox, PUBLISH_BATCH at a time, each batch one layer call (one
+        pipeline on Redis) instead of one awaited group_send per broadcast."""
+        while self._outbox:
+            count = min(len(self._outbox), PUBLISH_BATCH)
+            batch = [self._outbox.popleft() for _ in range(count)]
+            metrics.BROADCASTS.inc(count)
+            try:
+                if self.healthy:
+                    await send_many(batch)
+                else:
+                    async with asyncio.timeout(UNHEALTHY_SEND_TIMEOUT):
+                        await send_many(batch)
+            except Exception:
+                self._layer_failed("group_send", f"group_send of {count} broadcasts failed")
+                # This instance's own sockets still get them.
+                for _, message in batch:
+                    self.take(message)
 
     async def _receive_loop(self) -> None:
         backoff = 0.1
