@@ -134,6 +134,19 @@ async def test_refresh_extends_connections_and_presence(backend: Backend) -> Non
     assert await s.connection_count(2) == 0
 
 
+async def test_refresh_of_many_connections_extends_every_one(backend: Backend) -> None:
+    """Several chunks (REFRESH_CHUNK each, on Redis): none is left out."""
+    s, clock = backend.store, backend.clock
+    entries = [(user_id, f"c{user_id}") for user_id in range(1, 251)]
+    for user_id, conn_id in entries:
+        await s.connection_add(user_id, conn_id, 10)
+    clock.advance(8)
+    await s.connections_refresh(entries, 10)
+    clock.advance(8)
+    for user_id, _ in entries:
+        assert await s.connection_count(user_id) == 1, user_id
+
+
 async def test_refresh_does_not_register_unknown_connections(backend: Backend) -> None:
     s = backend.store
     await s.connections_refresh([(1, "never-added")], 10)

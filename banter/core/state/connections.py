@@ -106,6 +106,9 @@ class MemoryConnections(MemoryPresence):
         return conns
 
 
+# Connections refreshed per heartbeat pipeline (see RedisConnections.connections_refresh).
+REFRESH_CHUNK = 100
+
 # Scripts take the caller's clock as ARGV[1] (ms) so every instance and every test decides
 # expiry by the same clock; key TTLs (Redis time) only bound garbage.
 # KEYS: conn zset, instance users zset. ARGV: now, connId, deadline, userId, iusers ttl.
@@ -152,8 +155,15 @@ class RedisConnections(RedisBackend):
         self, entries: Iterable[tuple[int, str]], ttl: float, *, recreate: bool = False
     ) -> None:
         entries = list(entries)
-        if not entries:
-            return
+        # In chunks, each its own round trip: one pipeline of 3000 commands for 1000
+        # connections was built and parsed on the event loop in one go, a 150 ms stall of
+        # every socket each heartbeat (make bench with REDIS_URL at 1500 msgs/s).
+        for start in range(0, len(entries), REFRESH_CHUNK):
+            await self._refresh_chunk(entries[start : start + REFRESH_CHUNK], ttl, recreate)
+
+    async def _refresh_chunk(
+        self, entries: list[tuple[int, str]], ttl: float, recreate: bool
+    ) -> None:
         ttl_ms = ms(ttl)
         now = self._now_ms()
         deadline = now + ttl_ms
