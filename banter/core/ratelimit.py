@@ -136,6 +136,58 @@ _ALLOW = Decision(True, 0.0)
 _OUTAGE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
+class ScriptPipeline:
+    """Concurrent calls of one Lua script, sent as one pipeline per round trip.
+
+    Every socket event is charged to a bucket (dispatch); one awaited EVALSHA each was 11% of
+    the event loop with REDIS_URL at 1500 msgs/s (py-spy), most of it redis-py's per-call
+    round trip. The calls made while one pipeline is out go together in the next: each is
+    still its own atomic script run in Redis, in the order it was made.
+    """
+
+    MAX_CALLS = 500
+
+    def __init__(self, script: AsyncScript) -> None:
+        self._script = script
+        self._queue: list[tuple[list[str], list[str | int], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def __call__(self, keys: list[str], args: list[str | int]) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((keys, args, future))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[: self.MAX_CALLS]
+                del self._queue[: self.MAX_CALLS]
+                try:
+                    replies = await self._run(batch)
+                except Exception as error:
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, _, future), reply in zip(batch, replies, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(reply, Exception):
+                        future.set_exception(reply)
+                    else:
+                        future.set_result(reply)
+        finally:
+            self._flusher = None
+
+    async def _run(self, batch: list[tuple[list[str], list[str | int], Any]]) -> list[Any]:
+        pipeline = self._script.registered_client.pipeline(transaction=False)
+        for keys, args, _ in batch:
+            await self._script(keys=keys, args=args, client=pipeline)  # type: ignore[arg-type]
+        return list(await pipeline.execute(raise_on_error=False))
+
+
 class RedisRateLimiter:
     """Token buckets in Redis (`{prefix}:rl:{key}`), shared by every instance.
 
@@ -160,8 +212,10 @@ class RedisRateLimiter:
         self._clock = clock
         self._lock = threading.Lock()
         self._sync: Script | None = None
-        self._async_injected = aclient.register_script(_BUCKET_LUA) if aclient is not None else None
-        self._async_per_loop: dict[asyncio.AbstractEventLoop, AsyncScript] = {}
+        self._async_injected = (
+            ScriptPipeline(aclient.register_script(_BUCKET_LUA)) if aclient is not None else None
+        )
+        self._async_per_loop: dict[asyncio.AbstractEventLoop, ScriptPipeline] = {}
         self._down_until = 0.0
         self._warned_at = -self._WARN_EVERY
 
@@ -210,9 +264,9 @@ class RedisRateLimiter:
                 self._sync = client.register_script(_BUCKET_LUA)
             return self._sync
 
-    def _new_async_script(self) -> AsyncScript:
+    def _new_async_script(self) -> ScriptPipeline:
         client = redis_conn.async_client(self.url, decode_responses=True)
-        return client.register_script(_BUCKET_LUA)
+        return ScriptPipeline(client.register_script(_BUCKET_LUA))
 
     def _fail_open(self, exc: Exception) -> Decision:
         now = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from banter.core.ratelimit import (
     MemoryRateLimiter,
     Rate,
     RedisRateLimiter,
+    ScriptPipeline,
     get_rate_limiter,
 )
 from tests.services import require_redis
@@ -100,6 +102,28 @@ async def test_async_hit_shares_buckets_with_sync_hit(prefix: str) -> None:
     assert not denied.allowed
     assert denied.retry_after == pytest.approx(0.5)
     assert not limiter.hit("ev:u1", rate).allowed
+
+
+async def test_concurrent_async_hits_share_a_pipeline_and_each_gets_its_own_decision(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    limiter = RedisRateLimiter(require_redis(), prefix, clock=clock)
+    rate = Rate(3, 1.0)
+    batches: list[int] = []
+    run = ScriptPipeline._run
+
+    async def counted(self: ScriptPipeline, batch: list[Any]) -> list[Any]:
+        batches.append(len(batch))
+        return await run(self, batch)
+
+    monkeypatch.setattr(ScriptPipeline, "_run", counted)
+    decisions = await asyncio.gather(
+        *(limiter.ahit("ev:u1", rate) for _ in range(5)), limiter.ahit("ev:u2", rate)
+    )
+    # In call order, each its own atomic script run: the bucket of 3 allows the first 3.
+    assert [d.allowed for d in decisions] == [True, True, True, False, False, True]
+    assert batches == [6]
 
 
 def test_reset_forgets_buckets(prefix: str) -> None:
