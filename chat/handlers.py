@@ -48,16 +48,25 @@ class RoomHandlers:
         The ack and a `room-joined` event to this socket carry the same data, so clients that
         listen for the event and clients that use the ack both work.
         """
-        room, _membership, _created = await run_sync(
-            services.room_join, user=ctx.user, room_id=payload.room_id
-        )
-        await ctx.join_group(room_group(room.pk))
-        view = await run_sync(selectors.room_get_for_member, ctx.user, room.pk)
+        view = None
+        if room_group(payload.room_id) in ctx.socket.groups:
+            # A member since before this socket connected (or told since): subscribed
+            # already, so the room's state is one hop of reads, no write.
+            view = await run_sync(selectors.room_view_of_member, ctx.user, payload.room_id)
+        if view is None:
+            room, _membership, _created = await run_sync(
+                services.room_join, user=ctx.user, room_id=payload.room_id
+            )
+            # Subscribed before the state is read: no event slips between the two.
+            await ctx.join_group(room_group(room.pk))
+            view = await run_sync(selectors.room_get_for_member, ctx.user, room.pk)
         member_ids = [member.user_id for member in view.members or ()]
         statuses = await self.presence.online_statuses(member_ids)
-        typing_ids = [uid for uid in await self.typing.typing_users(room.pk) if uid != ctx.user_id]
+        typing_ids = [
+            uid for uid in await self.typing.typing_users(view.room.pk) if uid != ctx.user_id
+        ]
         data = {
-            "roomId": room.pk,
+            "roomId": view.room.pk,
             "room": payloads.room_payload(view),
             "onlineUsers": [
                 {"userId": user_id, "status": statuses[user_id]}

@@ -118,7 +118,10 @@ def room_list_for_user(user: User) -> list[RoomView]:
 
 def room_get_for_member(user: User, room_id: int) -> RoomView:
     """One room with its members and the user's unread count; members only."""
-    membership = membership_get(user, room_id)
+    return _room_view(user, membership_get(user, room_id))
+
+
+def _room_view(user: User, membership: Membership) -> RoomView:
     unread = (
         Message.objects.filter(
             room_id=membership.room_id, seq__gt=membership.last_read_seq, deleted_at__isnull=True
@@ -132,6 +135,17 @@ def room_get_for_member(user: User, room_id: int) -> RoomView:
         unread_count=unread,
         members=room_members(membership.room_id),
     )
+
+
+def room_view_of_member(user: User, room_id: int) -> RoomView | None:
+    """room_get_for_member, or None when the user is not (yet) a member: join-room's read
+    for an existing member, three reads and no write (room_join is for the others)."""
+    membership = (
+        Membership.objects.select_related("room").filter(room_id=room_id, user=user).first()
+    )
+    if membership is None:
+        return None
+    return _room_view(user, membership)
 
 
 def room_members(room_id: int) -> list[Membership]:
