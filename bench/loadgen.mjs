@@ -219,9 +219,33 @@ class LeanSocket {
 // Handshake start to the CONNECT reply, per socket (a reconnect storm's tail is here).
 const connectLatency = new Samples();
 
-function connectOne(index) {
-  const client = clients[index];
+// A refused handshake (503 while the server sheds a storm, or any transport error before
+// the CONNECT) is retried as socket.io-client's Manager does by default: after 1 s doubling
+// to at most 5 s, each delay +-50%, for up to 60 s. Latency counts from the first attempt.
+const RETRY_FOR_MS = 60000;
+
+function retryDelay(attempt) {
+  const base = Math.min(1000 * 2 ** attempt, 5000);
+  return base * (0.5 + Math.random());
+}
+
+async function connectOne(index) {
   const startedAt = now();
+  for (let attempt = 0; ; attempt++) {
+    const outcome = await connectAttempt(index, startedAt);
+    if (outcome !== "retry") return outcome;
+    if (now() - startedAt > RETRY_FOR_MS) {
+      result.connectErrors++;
+      countError("connect:gave up retrying");
+      return false;
+    }
+    result.connectRetries = (result.connectRetries || 0) + 1;
+    await sleep(retryDelay(attempt));
+  }
+}
+
+function connectAttempt(index, startedAt) {
+  const client = clients[index];
   return new Promise((resolve) => {
     const url = client.url || config.url;
     const auth = { token: client.token, roomId: client.room };
@@ -247,6 +271,10 @@ function connectOne(index) {
     socket.on("connect_error", (err) => {
       if (settled) return;
       settled = true;
+      if (err.message.startsWith("transport")) {
+        resolve("retry");
+        return;
+      }
       result.connectErrors++;
       countError(`connect:${err.message}`);
       resolve(false);

@@ -75,7 +75,7 @@ def write_report(results: list[dict[str, Any]], out: Path) -> None:
                 "server",
                 "connections",
                 "connected",
-                "connect s",
+                "connect s (retries)",
                 "connect p50 / p99 ms",
                 "still up",
                 "MB / 1000 (over baseline)",
@@ -90,7 +90,7 @@ def write_report(results: list[dict[str, Any]], out: Path) -> None:
                     r["server"],
                     r["clients"],
                     r["connected"],
-                    r.get("connectSeconds"),
+                    f"{r.get('connectSeconds')} ({r.get('connectRetries', 0)})",
                     f"{_fmt(_lat(r, 'connectLatency', 'p50'))} / "
                     f"{_fmt(_lat(r, 'connectLatency', 'p99'))}",
                     r.get("stillConnected"),

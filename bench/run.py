@@ -495,7 +495,15 @@ def mb(value: int) -> float:
 
 
 def brief(row: dict[str, Any]) -> str:
-    keys = ("connected", "connectSeconds", "mbPer1000", "deliveriesPerSecond", "lost", "duplicates")
+    keys = (
+        "connected",
+        "connectSeconds",
+        "connectRetries",
+        "mbPer1000",
+        "deliveriesPerSecond",
+        "lost",
+        "duplicates",
+    )
     parts = [f"{k}={row[k]}" for k in keys if k in row]
     for name in (
         "connectLatency",

@@ -221,6 +221,15 @@ class Config:
         "(0: no limit)",
         CONNECTIONS,
     )
+    # About 3 s of a storm at the ~700 admissions/s one process manages (docs/benchmarks.md):
+    # a client's CONNECT then waits seconds, not the 20 s after which socket.io-client gives
+    # up and retries into the queue; the others get 503 and come back after their backoff.
+    MAX_PENDING_HANDSHAKES: int = knob(
+        2000,
+        "sessions of all addresses waiting for their Socket.IO connection to be admitted; "
+        "beyond, handshakes get 503 and clients retry with backoff (0: no limit)",
+        CONNECTIONS,
+    )
     MAX_QUEUED_EVENTS: int = knob(
         1000,
         "inbound events waiting for one socket's handler; beyond, the connection is closed",

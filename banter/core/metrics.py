@@ -110,8 +110,8 @@ GC_PAUSE_SECONDS = Histogram(
 )
 SESSIONS_REFUSED = Counter(
     "banter_sessions_refused",
-    "Engine.IO handshakes refused: server full, or too many unauthenticated sessions from "
-    "one client address.",
+    "Engine.IO handshakes refused: server full, busy admitting a storm (too many pending "
+    "handshakes), or too many unauthenticated sessions from one client address.",
     ["reason"],
     registry=REGISTRY,
 )

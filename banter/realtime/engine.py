@@ -59,6 +59,10 @@ class EngineConfig:
     # of max_sessions for up to connect_timeout, so one address must not take them all.
     # 0: no limit.
     max_unadmitted_per_ip: int = 100
+    # Sessions of all addresses not admitted yet: a reconnect storm beyond what the process
+    # admits is shed with a retryable refusal (503) the clients back off from, instead of a
+    # queue so long that clients time out and retry into it. 0: no limit.
+    max_unadmitted: int = 0
 
 
 @dataclass(slots=True)
@@ -409,6 +413,7 @@ class EngineServer:
         self.handler_factory = handler_factory
         self.sessions: dict[str, EngineSocket] = {}
         self._unadmitted: dict[str, int] = {}  # client address -> sessions not admitted
+        self._unadmitted_total = 0
 
     def transport_counts(self) -> dict[str, int]:
         """Open sessions by current transport (the connections gauge)."""
@@ -421,12 +426,15 @@ class EngineServer:
         """Why a new session from this address cannot be opened now, or None."""
         if len(self.sessions) >= self.config.max_sessions:
             return "Server full"
+        if self.config.max_unadmitted and self._unadmitted_total >= self.config.max_unadmitted:
+            return "Server busy"
         cap = self.config.max_unadmitted_per_ip
         if cap and self._unadmitted.get(client_ip, 0) >= cap:
             return "Too many pending sessions"
         return None
 
     def count_unadmitted(self, client_ip: str, delta: int) -> None:
+        self._unadmitted_total += delta
         count = self._unadmitted.get(client_ip, 0) + delta
         if count > 0:
             self._unadmitted[client_ip] = count

@@ -25,6 +25,7 @@ def engine_config() -> EngineConfig:
         connect_timeout=limits["CONNECT_TIMEOUT"],
         max_sessions=limits["MAX_CONNECTIONS_PER_PROCESS"],
         max_unadmitted_per_ip=limits["MAX_HANDSHAKES_PER_IP"],
+        max_unadmitted=limits["MAX_PENDING_HANDSHAKES"],
     )
 
 

@@ -88,6 +88,9 @@ def request_info(scope: Scope) -> RequestInfo:
     )
 
 
+_REFUSAL_LABELS = {"Server full": "full", "Server busy": "busy"}
+
+
 class RealtimeServer:
     """An Engine.IO + Socket.IO server with the given namespaces, as ASGI entry points."""
 
@@ -127,7 +130,7 @@ class RealtimeServer:
         """Why a handshake from this client is refused now (counted and logged), or None."""
         reason = self.engine.refusal(info.client_ip)
         if reason is not None:
-            metrics.SESSIONS_REFUSED.labels("full" if reason == "Server full" else "per_ip").inc()
+            metrics.SESSIONS_REFUSED.labels(_REFUSAL_LABELS.get(reason, "per_ip")).inc()
             logger.info("handshake refused ip=%s reason=%s", info.client_ip, reason)
         return reason
 
@@ -200,9 +203,10 @@ class RealtimeServer:
         refused = self.refusal(info)
         session = None if refused else self.engine.open("polling", info)
         if session is None:
-            # 503 when full (try another instance); 429 when this address holds too many
-            # unauthenticated sessions. Clients treat both as a transport error and back off.
-            status = 503 if refused in (None, "Server full") else 429
+            # 503 when full or busy admitting a storm (try again later, or another
+            # instance); 429 when this address holds too many unauthenticated sessions.
+            # Clients treat both as a transport error and back off.
+            status = 429 if refused == "Too many pending sessions" else 503
             body = orjson.dumps({"code": 3, "message": refused or "Server full"})
             await _respond(send, status, body, cors + _JSON)
             return

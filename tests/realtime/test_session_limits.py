@@ -117,6 +117,34 @@ async def test_one_address_cannot_hold_more_than_the_unauthenticated_cap() -> No
     assert realtime.engine.refusal("127.0.0.1") is None
 
 
+async def test_a_storm_past_the_pending_cap_is_shed_with_a_retryable_503() -> None:
+    """Past max_unadmitted (all addresses together) a handshake is refused with 503 (the
+    client backs off and retries); each admission frees a place."""
+    config = EngineConfig(
+        ping_interval=60,
+        ping_timeout=60,
+        connect_timeout=30,
+        max_unadmitted_per_ip=0,
+        max_unadmitted=2,
+    )
+    realtime, _, app = build(config)
+    first, second = await open_ws(app), await open_ws(app)
+    third = WebsocketCommunicator(app, WEBSOCKET)
+    assert not (await third.connect())[0]  # refused before the accept: no session made
+    status, body = await polling_handshake(app)
+    assert status == 503 and b"Server busy" in body
+    assert len(realtime.engine.sessions) == 2
+
+    await first.send_to("40")  # admitted: no longer pending
+    assert (await first.receive_from()).startswith("40")
+    fourth = await open_ws(app)
+    assert realtime.engine.refusal("10.0.0.9") == "Server busy"
+    for client in (first, second, fourth):
+        await client.disconnect()
+    await asyncio.sleep(0.05)
+    assert realtime.engine.refusal("10.0.0.9") is None
+
+
 async def polling_handshake(app: Any) -> tuple[int, bytes]:
     client = HttpCommunicator(app, "GET", "/socket.io/?EIO=4&transport=polling")
     response = await client.get_response()
