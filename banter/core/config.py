@@ -221,9 +221,10 @@ class Config:
         "(0: no limit)",
         CONNECTIONS,
     )
-    # About 3 s of a storm at the ~700 admissions/s one process manages (docs/benchmarks.md):
-    # a client's CONNECT then waits seconds, not the 20 s after which socket.io-client gives
-    # up and retries into the queue; the others get 503 and come back after their backoff.
+    # Sessions past the handshake wait here for their CONNECT's database reads: about 3 s of
+    # the ~700 admissions/s one process manages (docs/benchmarks.md). When the database is
+    # slow, a client then waits seconds, not the 20 s after which socket.io-client gives up
+    # and retries into the queue; the others get 503 and come back after their backoff.
     MAX_PENDING_HANDSHAKES: int = knob(
         2000,
         "sessions of all addresses waiting for their Socket.IO connection to be admitted; "

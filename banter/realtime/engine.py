@@ -59,9 +59,9 @@ class EngineConfig:
     # of max_sessions for up to connect_timeout, so one address must not take them all.
     # 0: no limit.
     max_unadmitted_per_ip: int = 100
-    # Sessions of all addresses not admitted yet: a reconnect storm beyond what the process
-    # admits is shed with a retryable refusal (503) the clients back off from, instead of a
-    # queue so long that clients time out and retry into it. 0: no limit.
+    # Sessions of all addresses not admitted yet (waiting for their CONNECT to be handled):
+    # past it new handshakes get a retryable refusal (503) the clients back off from, instead
+    # of joining a queue so long that they time out and retry into it. 0: no limit.
     max_unadmitted: int = 0
 
 
