@@ -26,6 +26,16 @@ class Recorder:
         return {key: key * 10 for key in keys}
 
 
+async def held_call() -> tuple[Recorder, Coalescer[int, int], asyncio.Future[int]]:
+    """A coalescer whose first call (key 1) is running and held inside run_many."""
+    run = Recorder()
+    run.release.clear()
+    coalesced: Coalescer[int, int] = Coalescer(run)
+    first = asyncio.ensure_future(coalesced(1))
+    await asyncio.to_thread(run.entered.wait, 5)
+    return run, coalesced, first
+
+
 async def test_concurrent_keys_are_one_call() -> None:
     run = Recorder()
     square = Coalescer(run)
@@ -35,11 +45,7 @@ async def test_concurrent_keys_are_one_call() -> None:
 
 
 async def test_a_key_asked_during_a_call_waits_for_the_next_one() -> None:
-    run = Recorder()
-    run.release.clear()
-    coalesced = Coalescer(run)
-    first = asyncio.ensure_future(coalesced(1))
-    await asyncio.to_thread(run.entered.wait, 5)
+    run, coalesced, first = await held_call()
     later = [asyncio.ensure_future(coalesced(k)) for k in (4, 5)]
     await asyncio.sleep(0.01)
     run.release.set()
@@ -80,11 +86,7 @@ async def test_a_key_left_unanswered_is_an_error_for_its_waiters_only() -> None:
 
 
 async def test_a_cancelled_waiter_does_not_cancel_the_call_for_the_others() -> None:
-    run = Recorder()
-    run.release.clear()
-    coalesced = Coalescer(run)
-    first = asyncio.ensure_future(coalesced(1))
-    await asyncio.to_thread(run.entered.wait, 5)
+    run, coalesced, first = await held_call()
     gone, stays = asyncio.ensure_future(coalesced(2)), asyncio.ensure_future(coalesced(3))
     await asyncio.sleep(0)
     gone.cancel()
