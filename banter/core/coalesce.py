@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Generic, TypeVar
 
@@ -51,38 +52,37 @@ class Coalescer(Generic[K, V]):
         self._run_many = database_sync_to_async(run_many, thread_sensitive=False)
         self.max_keys = max_keys
         self.busy_window = busy_window
-        self._last_call_end = -math.inf
-        self._pending: dict[K, list[asyncio.Future[V]]] = {}
-        self._drainer: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # Per event loop: a process serves on one, but tests run one per test, and a
+        # thread's async_to_sync runs its own beside the server's.
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopState[K, V]] = {}
 
     async def __call__(self, key: K) -> V:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            # A new event loop (tests run one per test): what the old one left is dead.
-            self._loop, self._pending, self._drainer = loop, {}, None
+        state = self._loops.get(loop)
+        if state is None:
+            for closed in [other for other in self._loops if other.is_closed()]:
+                del self._loops[closed]
+            state = self._loops[loop] = _LoopState()
         future: asyncio.Future[V] = loop.create_future()
-        self._pending.setdefault(key, []).append(future)
-        if self._drainer is None:
-            self._drainer = loop.create_task(self._drain(), name=f"coalesce {self._name}")
+        state.pending.setdefault(key, []).append(future)
+        if state.drainer is None:
+            state.drainer = loop.create_task(self._drain(state), name=f"coalesce {self._name}")
         # A waiter cancelled (its socket closed) cancels only its own future: the batch
         # goes on for the others.
         return await future
 
-    async def _drain(self) -> None:
+    async def _drain(self, state: _LoopState[K, V]) -> None:
         waiters: dict[K, list[asyncio.Future[V]]] = {}
         loop = asyncio.get_running_loop()
         try:
-            while self._pending:
-                if loop.time() - self._last_call_end < self.busy_window:
+            while state.pending:
+                if loop.time() - state.last_call_end < self.busy_window:
                     await asyncio.sleep(self.busy_window)
-                keys = list(islice(self._pending, self.max_keys))
-                waiters = {key: self._pending.pop(key) for key in keys}
+                keys = list(islice(state.pending, self.max_keys))
+                waiters = {key: state.pending.pop(key) for key in keys}
                 try:
                     results = await self._run_many(keys)
-                    self._last_call_end = loop.time()
                 except Exception as error:
-                    self._last_call_end = loop.time()
                     for futures in waiters.values():
                         _fail(futures, error)
                 else:
@@ -93,13 +93,22 @@ class Coalescer(Generic[K, V]):
                         for future in futures:
                             if not future.done():
                                 future.set_result(results[key])
+                finally:
+                    state.last_call_end = loop.time()
                 waiters = {}
         finally:
-            self._drainer = None
+            state.drainer = None
             # Cancelled (the loop is closing): nobody is left to answer these.
             for futures in waiters.values():
                 for future in futures:
                     future.cancel()
+
+
+@dataclass(slots=True)
+class _LoopState(Generic[K, V]):
+    pending: dict[K, list[asyncio.Future[V]]] = field(default_factory=dict)
+    drainer: asyncio.Task[None] | None = None
+    last_call_end: float = -math.inf
 
 
 def _fail(futures: list[asyncio.Future[V]], error: BaseException) -> None:

@@ -95,3 +95,22 @@ async def test_a_cancelled_waiter_does_not_cancel_the_call_for_the_others() -> N
     assert await stays == 30
     with pytest.raises(asyncio.CancelledError):
         await gone
+
+
+async def test_two_event_loops_at_once_keep_their_own_batches() -> None:
+    """A thread's own loop (async_to_sync) beside the server's: neither resets the other."""
+    release = threading.Event()
+
+    def run(keys: list[int]) -> dict[int, int]:
+        if 1 in keys:  # the server loop's call stays in flight meanwhile
+            release.wait(5)
+        return {key: key * 10 for key in keys}
+
+    coalesced: Coalescer[int, int] = Coalescer(run)
+    first = asyncio.ensure_future(coalesced(1))
+    await asyncio.sleep(0.05)
+    queued = asyncio.ensure_future(coalesced(2))  # waits for the next call on this loop
+    await asyncio.sleep(0)
+    in_thread = await asyncio.to_thread(lambda: asyncio.run(asyncio.wait_for(coalesced(7), 5)))
+    release.set()
+    assert (await first, await asyncio.wait_for(queued, 5), in_thread) == (10, 20, 70)
