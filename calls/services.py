@@ -197,7 +197,7 @@ def calls_mark_devices_dropped(*, devices: list[str]) -> int:
 @transaction.atomic
 def calls_mark_reconnected(*, user_id: int, device: str) -> int:
     """The user is back: their dropped calls go on, now on the new device."""
-    dropped = CallLog.objects.filter(status=Status.ANSWERED, drop_deadline__isnull=False)
+    dropped = _dropped_calls()
     clear = {"dropped_at": None, "drop_deadline": None}
     # Never the dropped device itself: its connect hook can run late, after it is gone.
     as_caller = dropped.filter(caller_id=user_id).exclude(caller_device=device)
@@ -211,7 +211,7 @@ def calls_mark_reconnected_many(devices: list[tuple[int, str]]) -> dict[tuple[in
     """calls_mark_reconnected for each (user id, device) of a batch of connects: one read
     when, as nearly always, none of the users has a dropped call."""
     user_ids = {user_id for user_id, _ in devices}
-    dropped = CallLog.objects.filter(status=Status.ANSWERED, drop_deadline__isnull=False)
+    dropped = _dropped_calls()
     if not dropped.filter(Q(caller_id__in=user_ids) | Q(receiver_id__in=user_ids)).exists():
         return dict.fromkeys(devices, 0)
     return {
@@ -249,6 +249,11 @@ def calls_sweep(*, now: datetime | None = None) -> list[CallLog]:
 
 def _due_rings(now: datetime) -> QuerySet[CallLog]:
     return CallLog.objects.filter(status=Status.RINGING, ring_expires_at__lte=now)
+
+
+def _dropped_calls() -> QuerySet[CallLog]:
+    """Answered calls a participant dropped out of, their grace still running or not."""
+    return CallLog.objects.filter(status=Status.ANSWERED, drop_deadline__isnull=False)
 
 
 def _due_drops(now: datetime) -> QuerySet[CallLog]:

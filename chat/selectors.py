@@ -50,9 +50,7 @@ def membership_get(user: User, room_id: int) -> Membership:
     """The user's membership (with its room): not_found for an unknown room, forbidden if
     the user is not a member."""
     room_id = check_id(room_id, what="Room")
-    membership = (
-        Membership.objects.select_related("room").filter(room_id=room_id, user=user).first()
-    )
+    membership = _membership_with_room(user, room_id)
     if membership is not None:
         return membership
     if not Room.objects.filter(pk=room_id).exists():
@@ -140,12 +138,12 @@ def _room_view(user: User, membership: Membership) -> RoomView:
 def room_view_of_member(user: User, room_id: int) -> RoomView | None:
     """room_get_for_member, or None when the user is not (yet) a member: join-room's read
     for an existing member, three reads and no write (room_join is for the others)."""
-    membership = (
-        Membership.objects.select_related("room").filter(room_id=room_id, user=user).first()
-    )
-    if membership is None:
-        return None
-    return _room_view(user, membership)
+    membership = _membership_with_room(user, room_id)
+    return None if membership is None else _room_view(user, membership)
+
+
+def _membership_with_room(user: User, room_id: int) -> Membership | None:
+    return Membership.objects.select_related("room").filter(room_id=room_id, user=user).first()
 
 
 def room_members(room_id: int) -> list[Membership]:
@@ -212,7 +210,7 @@ def room_member_ids(room_id: int) -> list[int]:
 
 
 def room_ids_for_user(user_id: int) -> list[int]:
-    return list(Membership.objects.filter(user_id=user_id).values_list("room_id", flat=True))
+    return room_ids_for_users([user_id])[user_id]
 
 
 def room_ids_for_users(user_ids: list[int]) -> dict[int, list[int]]:

@@ -44,6 +44,7 @@ RECEIVE_BACKOFF_MAX = 1.0
 UNHEALTHY_SEND_TIMEOUT = 0.5
 # Broadcasts per pipelined publish (a layer with group_send_many: Redis).
 PUBLISH_BATCH = 256
+SendMany = Callable[[list[tuple[str, dict[str, Any]]]], Awaitable[None]]
 # Replay from this long before the last moment the layer was known to deliver (clock skew
 # between instances and the database).
 GAP_MARGIN = 2.0
@@ -68,6 +69,8 @@ class Hub:
         fill: Fill | None = None,
     ) -> None:
         self.layer = layer
+        # Layers that can publish a run of broadcasts in one call (Redis: one pipeline).
+        self._send_many: SendMany | None = getattr(layer, "group_send_many", None)
         self.loop = loop
         self.channel_name = ""
         self._local: dict[str, set[Subscriber]] = {}
@@ -194,9 +197,8 @@ class Hub:
         while True:
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
-            send_many = getattr(self.layer, "group_send_many", None)
-            if send_many is not None:
-                await self._publish_batches(send_many)
+            if self._send_many is not None:
+                await self._publish_batches(self._send_many)
                 continue
             sent = 0
             while self._outbox:
@@ -220,9 +222,7 @@ class Hub:
                     # silently past its capacity: let the receive loop drain between batches.
                     await asyncio.sleep(0)
 
-    async def _publish_batches(
-        self, send_many: Callable[[list[tuple[str, dict[str, Any]]]], Awaitable[None]]
-    ) -> None:
+    async def _publish_batches(self, send_many: SendMany) -> None:
         """What waits in the outbox, PUBLISH_BATCH at a time, each batch one layer call (one
         pipeline on Redis) instead of one awaited group_send per broadcast."""
         while self._outbox:
