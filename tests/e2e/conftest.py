@@ -55,6 +55,12 @@ def server_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         # Short notice and grace so token-expiry tests take seconds (real tokens live 15 min).
         "AUTH_EXPIRING_NOTICE": "2",
         "AUTH_EXPIRY_GRACE": "1",
+        # The servers of a session share one database (the session server lives beside each
+        # module's). An embedded-default server is the only process on its database by
+        # design, so its reconciler marks offline every user it has no connection for: the
+        # other servers' users too, silently (it tells only its own sockets). The reconciler
+        # has its own tests (tests/presence/test_crash_safety.py); here it never runs.
+        "PRESENCE_RECONCILE_INTERVAL": "86400",
     }
     env.update(extra)
     return env
