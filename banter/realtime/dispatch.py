@@ -101,8 +101,8 @@ async def dispatch(
         outcome = ErrorCode.INTERNAL_ERROR.value
     # Bounded label values: names outside the table are all "unknown".
     name = event if event in table else "unknown"
-    metrics.EVENTS.labels(name, outcome).inc()
-    metrics.EVENT_SECONDS.labels(name).observe(time.perf_counter() - started)
+    metrics.EVENTS.inc(name, outcome)
+    metrics.EVENT_SECONDS.observe(time.perf_counter() - started, name)
     if ack_id is not None:
         ctx.socket.ack(ack_id, [envelope])
     elif not envelope["ok"]:

@@ -228,7 +228,7 @@ class Hub:
         while self._outbox:
             count = min(len(self._outbox), PUBLISH_BATCH)
             batch = [self._outbox.popleft() for _ in range(count)]
-            metrics.BROADCASTS.inc(count)
+            metrics.BROADCASTS.inc(amount=count)
             try:
                 if self.healthy:
                     await send_many(batch)

@@ -60,7 +60,7 @@ async def test_readyz_is_red_when_the_database_fails(monkeypatch: pytest.MonkeyP
 
 
 async def test_metrics_only_for_allowed_networks_or_the_token(settings: Any) -> None:
-    metrics.EVENTS.labels("send-message", "ok").inc()
+    metrics.EVENTS.inc("send-message", "ok")
     status, body = await _get("/metrics")
     assert status == 200
     assert b'banter_events_total{event="send-message",outcome="ok"}' in body
