@@ -48,6 +48,8 @@ EVENTS: dict[str, EventSpec] = {
     "send-message": EventSpec(rooms.send_message, "message", chat_in.SEND_MESSAGE),
     "edit-message": EventSpec(chat.edit_message, "message", chat_in.EDIT_MESSAGE),
     "delete-message": EventSpec(chat.delete_message, "message", chat_in.MESSAGE_REF),
+    "react": EventSpec(chat.react, "message", chat_in.REACTION_REF),
+    "unreact": EventSpec(chat.unreact, "message", chat_in.REACTION_REF),
     "typing-start": EventSpec(typing.typing_start, "typing", chat_in.ROOM_REF),
     "typing-stop": EventSpec(typing.typing_stop, "typing", chat_in.ROOM_REF),
     "mark-read": EventSpec(receipts.mark_read, "read", chat_in.READ_MARK),

@@ -21,7 +21,7 @@ from django.forms import BaseInlineFormSet
 from django.http import HttpRequest
 
 from chat import services
-from chat.models import Membership, Message, Room
+from chat.models import Membership, Message, Reaction, Room
 
 
 class MembershipInline(admin.TabularInline):
@@ -121,3 +121,23 @@ class MessageAdmin(admin.ModelAdmin):
             services.message_moderate(message_id=message_id, delete=True)
             count += 1
         self.message_user(request, f"Deleted {count} message(s).", messages.SUCCESS)
+
+
+@admin.register(Reaction)
+class ReactionAdmin(admin.ModelAdmin):
+    """Read-only: a reaction changes only through chat.reactions, which announces it and
+    records it for recovery; an admin edit or delete would do neither."""
+
+    list_display = ("id", "emoji", "user", "message", "created_at")
+    search_fields = ("user__username", "emoji")
+    raw_id_fields = ("message", "user")
+    list_select_related = ("user", "message")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Reaction | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Reaction | None = None) -> bool:
+        return False

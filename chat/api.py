@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from banter.accounts.models import User
 from banter.core.throttling import charge_event_rate
-from chat import selectors, services
+from chat import reactions, selectors, services
 from chat.message_batch import SendRequest
 from chat.message_writer import send_from_thread
 from chat.serializers import (
@@ -28,7 +28,9 @@ from chat.serializers import (
     MemberOutputSerializer,
     MessageEditInputSerializer,
     MessageOutputSerializer,
+    MessageReactionOutputSerializer,
     MessageSendInputSerializer,
+    ReactionInputSerializer,
     ReadMarkInputSerializer,
     ReadPositionOutputSerializer,
     RoomCreateInputSerializer,
@@ -151,14 +153,45 @@ class MessageDetailApi(APIView):
         responses={200: MessageOutputSerializer, **_errors(400, 403, 404, 409)},
     )
     def patch(self, request: Request, message_id: int) -> Response:
+        user = _user(request)
         data = _validated(MessageEditInputSerializer, request.data)
-        message = services.message_edit(user=_user(request), message_id=message_id, **data)
-        return Response(MessageOutputSerializer(message).data)
+        message = services.message_edit(user=user, message_id=message_id, **data)
+        seen = selectors.reactions_of([message], user.pk).get(message.pk, [])
+        return Response(MessageOutputSerializer(message, context={"reactions": seen}).data)
 
     @extend_schema(responses={204: None, **_errors(403, 404)})
     def delete(self, request: Request, message_id: int) -> Response:
         services.message_delete(user=_user(request), message_id=message_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageReactionsApi(APIView):
+    """`POST {emoji}` adds the caller's reaction, `DELETE {emoji}` (a JSON body, or
+    `?emoji=`) takes it off; both answer the state after the call, as `react` and
+    `unreact` do over the socket, and spend the same budget."""
+
+    @extend_schema(
+        request=ReactionInputSerializer,
+        responses={200: MessageReactionOutputSerializer, **_errors(400, 403, 404, 409, 429)},
+    )
+    def post(self, request: Request, message_id: int) -> Response:
+        user = _user(request)
+        charge_event_rate("message", user.pk)
+        data = _validated(ReactionInputSerializer, request.data)
+        result = reactions.reaction_add(user=user, message_id=message_id, **data)
+        return Response(MessageReactionOutputSerializer(result).data)
+
+    @extend_schema(
+        request=ReactionInputSerializer,
+        responses={200: MessageReactionOutputSerializer, **_errors(400, 403, 404, 409, 429)},
+    )
+    def delete(self, request: Request, message_id: int) -> Response:
+        user = _user(request)
+        charge_event_rate("message", user.pk)
+        body = request.data if request.data else request.query_params
+        data = _validated(ReactionInputSerializer, body)
+        result = reactions.reaction_remove(user=user, message_id=message_id, **data)
+        return Response(MessageReactionOutputSerializer(result).data)
 
 
 class RoomReadApi(APIView):

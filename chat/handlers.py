@@ -12,8 +12,8 @@ from typing import Any
 from banter.core.coalesce import Coalescer
 from banter.realtime.broadcast import room_group
 from banter.realtime.dispatch import EventContext, run_sync
-from chat import payloads, selectors, services
-from chat.inbound import EditMessage, MessageRef, RoomRef, SendMessage
+from chat import payloads, reactions, selectors, services
+from chat.inbound import EditMessage, MessageRef, ReactionRef, RoomRef, SendMessage
 from chat.message_batch import SendRequest
 from chat.message_writer import MessageWriter
 from chat.typing import is_typing_in, stop_typing
@@ -112,9 +112,25 @@ async def edit_message(ctx: EventContext, payload: EditMessage) -> payloads.Mess
         message_id=payload.message_id,
         content=payload.content,
     )
-    return payloads.message_payload(message)
+    return await run_sync(reactions.with_reactions, message, ctx.user_id)
 
 
 async def delete_message(ctx: EventContext, payload: MessageRef) -> dict[str, Any]:
     message = await run_sync(services.message_delete, user=ctx.user, message_id=payload.message_id)
     return {"messageId": message.pk, "roomId": message.room_id, "seq": message.seq}
+
+
+async def react(ctx: EventContext, payload: ReactionRef) -> payloads.MessageReactionPayload:
+    """`react {messageId, emoji}`: the room hears `message-reaction` when it is new."""
+    return await run_sync(
+        reactions.reaction_add, user=ctx.user, message_id=payload.message_id, emoji=payload.emoji
+    )
+
+
+async def unreact(ctx: EventContext, payload: ReactionRef) -> payloads.MessageReactionPayload:
+    return await run_sync(
+        reactions.reaction_remove,
+        user=ctx.user,
+        message_id=payload.message_id,
+        emoji=payload.emoji,
+    )

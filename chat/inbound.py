@@ -11,6 +11,7 @@ from typing import Any
 
 from banter.core.validation import check_choice, check_id, check_reference_id
 from banter.realtime.schema import EdgeSchema, Payload, require_object
+from chat.reactions import check_emoji
 from chat.services import CLIENT_MESSAGE_TYPES
 from chat.validation import check_client_id, clean_content
 
@@ -34,6 +35,11 @@ class EditMessage(Payload, frozen=True):
 
 class MessageRef(Payload, frozen=True):
     message_id: int
+
+
+class ReactionRef(Payload, frozen=True):
+    message_id: int
+    emoji: str
 
 
 def _bare_room_id(payload: Any) -> Any:
@@ -68,10 +74,18 @@ def explain_message_ref(payload: Any) -> None:
     check_id(require_object(payload).get("messageId"), what="Message")
 
 
+def explain_reaction_ref(payload: Any) -> None:
+    # reaction_add's order: the emoji, then the message.
+    fields = require_object(payload)
+    check_emoji(fields.get("emoji"))
+    check_id(fields.get("messageId"), what="Message")
+
+
 ROOM_REF = EdgeSchema(RoomRef, prepare=_bare_room_id, explain=explain_room_ref)
 SEND_MESSAGE = EdgeSchema(SendMessage, explain=explain_send_message)
 EDIT_MESSAGE = EdgeSchema(EditMessage, explain=explain_edit_message)
 MESSAGE_REF = EdgeSchema(MessageRef, explain=explain_message_ref)
+REACTION_REF = EdgeSchema(ReactionRef, explain=explain_reaction_ref)
 
 
 class ReadMark(Payload, frozen=True):

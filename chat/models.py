@@ -154,3 +154,26 @@ class RoomEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} #{self.pk} in {self.room_id}"
+
+
+class Reaction(models.Model):
+    """One user's emoji on a message: at most one per (message, user, emoji)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_reactions"
+    )
+    # One emoji (chat/reactions.py checks it): up to 10 code points for the longest ZWJ
+    # family sequences, so 32 characters is room enough and still bounded.
+    emoji = models.CharField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="chat_reaction_message_user_emoji"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by {self.user_id} on {self.message_id}"

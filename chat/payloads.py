@@ -23,11 +23,18 @@ MESSAGE_RECEIVED = "message-received"
 MESSAGE_EDITED = "message-edited"
 MESSAGE_DELETED = "message-deleted"
 MESSAGE_READ = "message-read"
+MESSAGE_REACTION = "message-reaction"
 USER_JOINED_ROOM = "user-joined-room"
 USER_LEFT_ROOM = "user-left-room"
 ROOM_JOINED = "room-joined"
 USER_TYPING = "user-typing"
 USER_STOPPED_TYPING = "user-stopped-typing"
+
+
+class ReactionPayload(TypedDict):
+    emoji: str
+    count: int
+    mine: bool
 
 
 class MessagePayload(TypedDict):
@@ -42,6 +49,18 @@ class MessagePayload(TypedDict):
     editedAt: str | None
     deletedAt: str | None
     user: UserSummaryPayload
+    # Per emoji, as the reader sees them (history, edit acks); [] where the message is
+    # announced to the whole room (its reactions follow as `message-reaction` events).
+    reactions: list[ReactionPayload]
+
+
+class MessageReactionPayload(TypedDict):
+    messageId: int
+    roomId: int
+    emoji: str
+    userId: int
+    count: int
+    added: bool
 
 
 class MessageEditedPayload(TypedDict):
@@ -110,8 +129,11 @@ class UserStoppedTypingPayload(TypedDict):
     userId: int
 
 
-def message_payload(message: Message) -> MessagePayload:
-    """The message shape; callers select_related("sender") to keep this query-free."""
+def message_payload(
+    message: Message, reactions: list[ReactionPayload] | None = None
+) -> MessagePayload:
+    """The message shape; callers select_related("sender") to keep this query-free, and
+    pass the reactions the reader sees (chat.reactions.reactions_of) where it has any."""
     deleted = message.deleted_at is not None
     return {
         "id": message.pk,
@@ -125,6 +147,20 @@ def message_payload(message: Message) -> MessagePayload:
         "editedAt": iso_utc(message.edited_at),
         "deletedAt": iso_utc(message.deleted_at),
         "user": user_payload(message.sender),
+        "reactions": [] if deleted or reactions is None else reactions,
+    }
+
+
+def message_reaction_payload(
+    message: Message, emoji: str, user_id: int, count: int, added: bool
+) -> MessageReactionPayload:
+    return {
+        "messageId": message.pk,
+        "roomId": message.room_id,
+        "emoji": emoji,
+        "userId": user_id,
+        "count": count,
+        "added": added,
     }
 
 

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
 
 from banter.core.errors import forbidden, not_found, validation_error
 from banter.core.validation import check_id, check_optional_seq, check_reference_id
-from chat.models import Membership, Message, Room
+from chat.models import Membership, Message, Reaction, Room
 
 if TYPE_CHECKING:
     from banter.accounts.models import User
+    from chat.payloads import ReactionPayload
 
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 100
@@ -36,6 +48,8 @@ class HistoryPage:
     messages: list[Message]
     has_more: bool
     ascending: bool  # True when paging forward (`after`), False when paging back
+    # The page's reactions as its reader sees them, by message id (reactions_of).
+    reactions: dict[int, list[ReactionPayload]] = field(default_factory=dict)
 
     @property
     def next_before(self) -> int | None:
@@ -190,7 +204,33 @@ def message_history(
     rows = rows[:limit]
     if not ascending:
         rows.reverse()
-    return HistoryPage(messages=rows, has_more=has_more, ascending=ascending)
+    return HistoryPage(
+        messages=rows,
+        has_more=has_more,
+        ascending=ascending,
+        reactions=reactions_of(rows, int(user.pk)),
+    )
+
+
+def reactions_of(messages: Sequence[Message], viewer_id: int) -> dict[int, list[ReactionPayload]]:
+    """Each message's reactions as the viewer sees them: per emoji, the count and whether
+    one is the viewer's, in the order the emojis first appeared. One query for a page;
+    a deleted message shows none."""
+    ids = [message.pk for message in messages if message.deleted_at is None]
+    if not ids:
+        return {}
+    rows = (
+        Reaction.objects.filter(message_id__in=ids)
+        .values("message_id", "emoji")
+        .annotate(count=Count("id"), mine=Count("id", filter=Q(user_id=viewer_id)), first=Min("id"))
+        .order_by("message_id", "first")
+    )
+    reactions: dict[int, list[ReactionPayload]] = {}
+    for row in rows:
+        reactions.setdefault(row["message_id"], []).append(
+            {"emoji": row["emoji"], "count": row["count"], "mine": row["mine"] > 0}
+        )
+    return reactions
 
 
 def read_target(user: User, room_id: int, message_id: int) -> tuple[Membership, Message]:

@@ -93,6 +93,10 @@ class MessageEditInputSerializer(serializers.Serializer):
     content = StrictStringField()
 
 
+class ReactionInputSerializer(serializers.Serializer):
+    emoji = StrictStringField(help_text="One emoji (skin tones, flags, ZWJ sequences)")
+
+
 class ReadMarkInputSerializer(serializers.Serializer):
     messageId = _id_field(source="message_id")
 
@@ -118,6 +122,26 @@ class MemberOutputSerializer(UserSummarySerializer):
         return cast(dict[str, Any], payloads.member_payload(instance))
 
 
+class ReactionOutputSerializer(serializers.Serializer):
+    emoji = serializers.CharField()
+    count = serializers.IntegerField()
+    mine = serializers.BooleanField(help_text="One of them is the reader's")
+
+
+class MessageReactionOutputSerializer(serializers.Serializer):
+    """The reaction's state after the call, also the `message-reaction` event."""
+
+    messageId = serializers.IntegerField()
+    roomId = serializers.IntegerField()
+    emoji = serializers.CharField()
+    userId = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="The emoji's count on the message now")
+    added = serializers.BooleanField(help_text="true after an add, false after a remove")
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return cast(dict[str, Any], instance)
+
+
 class MessageOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     roomId = serializers.IntegerField()
@@ -130,9 +154,14 @@ class MessageOutputSerializer(serializers.Serializer):
     editedAt = serializers.DateTimeField(allow_null=True)
     deletedAt = serializers.DateTimeField(allow_null=True)
     user = UserSummarySerializer()
+    reactions = ReactionOutputSerializer(
+        many=True, help_text="Per emoji, as the reader sees them; [] on a new message"
+    )
 
     def to_representation(self, instance: Message) -> dict[str, Any]:
-        return cast(dict[str, Any], payloads.message_payload(instance))
+        # The view passes the message's reactions as its reader sees them, where it has any.
+        reactions = self.context.get("reactions")
+        return cast(dict[str, Any], payloads.message_payload(instance, reactions))
 
 
 class RoomOutputSerializer(serializers.Serializer):
@@ -160,7 +189,10 @@ class HistoryPageOutputSerializer(serializers.Serializer):
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         return {
-            "results": [payloads.message_payload(message) for message in instance.messages],
+            "results": [
+                payloads.message_payload(message, instance.reactions.get(message.pk, []))
+                for message in instance.messages
+            ],
             "hasMore": instance.has_more,
             "nextBefore": instance.next_before,
             "nextAfter": instance.next_after,

@@ -253,7 +253,7 @@ def message_send(
         if existing is None:
             raise
         return existing, False
-    _room_event(
+    record_room_event(
         room_id, payloads.MESSAGE_RECEIVED, payloads.message_payload(message), seq=message.seq
     )
     notify_mentions(message)
@@ -264,7 +264,7 @@ def message_send(
 def message_edit(*, user: User, message_id: int, content: str) -> Message:
     """Replace the content of the user's own, not deleted message; sets edited_at."""
     content = clean_content(content)
-    message = _message_locked(message_id)
+    message = message_locked(message_id)
     membership_get(user, message.room_id)
     if message.sender_id != user.pk:
         raise forbidden("Only the author can edit a message")
@@ -283,7 +283,7 @@ def message_delete(*, user: User, message_id: int) -> Message:
 
     The author or a room owner/admin may delete; deleting again is a no-op.
     """
-    message = _message_locked(message_id)
+    message = message_locked(message_id)
     membership = membership_get(user, message.room_id)
     if message.sender_id != user.pk and not membership.can_manage:
         raise forbidden("Only the author or a room admin can delete this message")
@@ -303,7 +303,7 @@ def message_moderate(
     edit (message_edit) and delete (message_delete) are. No membership or author checks: the
     caller is staff. Changing a deleted message's stored content announces nothing (every
     payload shows it blank anyway)."""
-    message = _message_locked(message_id)
+    message = message_locked(message_id)
     if content is not None and content != message.content:
         if message.is_deleted:
             message.content = content
@@ -337,7 +337,7 @@ def read_position_mark(
     membership.last_read_seq = message.seq
     membership.last_read_message = message
     membership.read_at = read_at
-    _room_event(
+    record_room_event(
         membership.room_id, payloads.MESSAGE_READ, payloads.message_read_payload(membership)
     )
     return membership
@@ -352,7 +352,9 @@ def _apply_edit(message: Message, content: str) -> None:
     message.edited_at = timezone.now()
     message.save(update_fields=["content", "edited_at"])
     _rewrite_recorded(message)
-    _room_event(message.room_id, payloads.MESSAGE_EDITED, payloads.message_edited_payload(message))
+    record_room_event(
+        message.room_id, payloads.MESSAGE_EDITED, payloads.message_edited_payload(message)
+    )
 
 
 def _apply_delete(message: Message) -> None:
@@ -360,7 +362,7 @@ def _apply_delete(message: Message) -> None:
     message.deleted_at = timezone.now()
     message.save(update_fields=["deleted_at"])
     _rewrite_recorded(message)
-    _room_event(
+    record_room_event(
         message.room_id, payloads.MESSAGE_DELETED, payloads.message_deleted_payload(message)
     )
 
@@ -387,7 +389,7 @@ def _rewrite_recorded(message: Message) -> None:
     )
 
 
-def _room_event(
+def record_room_event(
     room_id: int, event: str, payload: Mapping[str, Any], *, seq: int | None = None
 ) -> None:
     """Record a recoverable room event in this transaction and broadcast it after commit,
@@ -456,7 +458,7 @@ def _message_by_client_id(sender: User, client_id: str, *, room_id: int) -> Mess
     return existing
 
 
-def _message_locked(message_id: int) -> Message:
+def message_locked(message_id: int) -> Message:
     message_id = check_id(message_id, what="Message")
     message = (
         Message.objects.select_for_update(of=("self",))

@@ -264,7 +264,8 @@ class Config:
     RATE_LIMIT_MESSAGE: RateSpec = rate_knob(
         "message",
         "100/60/20",
-        "`send-message`, `edit-message`, `delete-message`; messages sent over REST spend it too",
+        "`send-message`, `edit-message`, `delete-message`, `react`, `unreact`; REST sends and "
+        "reactions spend it too",
     )
     RATE_LIMIT_TYPING: RateSpec = rate_knob("typing", "20/10/10", "`typing-start`, `typing-stop`")
     RATE_LIMIT_JOIN: RateSpec = rate_knob("join", "30/60/10", "`join-room`, `leave-room`")

@@ -385,6 +385,7 @@ class TestMessageSend:
                 "displayName": "Member",
                 "avatarUrl": None,
             },
+            "reactions": [],
         }
         assert payload["createdAt"].endswith("Z")
 

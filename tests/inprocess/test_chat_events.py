@@ -158,3 +158,42 @@ async def test_join_room_refuses_private_and_unknown_rooms(
     assert error_code(await m.emit("join-room", 10**9)) == "not_found"
     assert error_code(await m.emit("join-room", "abc")) == "validation_error"
     assert m.received("room-joined") == []
+
+
+async def test_reactions_reach_the_room_and_refusals_have_codes(
+    sockets: SocketHarness, make_user: MakeUser, make_room: MakeRoom
+) -> None:
+    alice, bob, carol = await make_user(), await make_user(), await make_user()
+    team = await make_room(alice, [bob])
+    a, b, c = await sockets.connect(alice), await sockets.connect(bob), await sockets.connect(carol)
+    sent = ok(await a.emit("send-message", {"roomId": team.pk, "content": "vote"}))
+    assert sent["reactions"] == []
+
+    added = ok(await b.emit("react", {"messageId": sent["id"], "emoji": "👍🏽"}))
+    expected = {
+        "messageId": sent["id"],
+        "roomId": team.pk,
+        "emoji": "👍🏽",
+        "userId": bob.pk,
+        "count": 1,
+        "added": True,
+    }
+    assert added == expected
+    assert await a.wait_for("message-reaction") == expected
+    # Recoverable: the event's last argument is its offset.
+    offset = (await a.wait_for_args("message-reaction"))[-1]
+    assert isinstance(offset, str) and offset.isdigit()
+
+    # Again: the same state, nothing announced.
+    assert ok(await b.emit("react", {"messageId": sent["id"], "emoji": "👍🏽"})) == expected
+    removed = ok(await b.emit("unreact", {"messageId": sent["id"], "emoji": "👍🏽"}))
+    assert (removed["count"], removed["added"]) == (0, False)
+    assert (await a.wait_for("message-reaction", skip=1))["added"] is False
+
+    bad = await b.emit("react", {"messageId": sent["id"], "emoji": "lol"})
+    assert error_code(bad) == "validation_error"
+    outsider = await c.emit("react", {"messageId": sent["id"], "emoji": "👍"})
+    assert error_code(outsider) == "forbidden"
+    await settle()
+    assert c.received("message-reaction") == []
+    assert len(a.received("message-reaction")) == 2
