@@ -221,6 +221,17 @@ def test_two_users_chat_in_the_browser(
     edited = b.page.locator(f'#messages .message[data-id="{message_id}"]')
     expect(edited.locator(".content")).to_have_text("Hi Bob, lunch at one?")
     expect(edited.locator(".edited")).to_have_text("(edited)")
+
+    # React: bob picks 👍 under alice's message, alice sees it and adds hers by its chip.
+    edited.hover()
+    edited.locator('.picker button[data-emoji="👍"]').click()
+    theirs = sent.locator('.reaction[data-emoji="👍"]')
+    expect(theirs).to_have_text("👍 1")
+    expect(theirs).to_have_attribute("aria-pressed", "false")
+    theirs.click()
+    expect(theirs).to_have_text("👍 2")
+    expect(theirs).to_have_attribute("aria-pressed", "true")
+    expect(edited.locator('.reaction[data-emoji="👍"]')).to_have_text("👍 2")
     composer.fill("never mind")
     composer.press("Enter")
     oops = a.message("never mind")

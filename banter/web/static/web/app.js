@@ -293,6 +293,7 @@ function connect() {
       deletedAt: new Date().toISOString(),
     }),
   );
+  socket.on("message-reaction", onMessageReaction);
   socket.on("message-read", onMessageRead);
   socket.on("user-typing", onUserTyping);
   socket.on("user-stopped-typing", (event) => clearTyping(event.roomId, event.userId));
@@ -579,7 +580,12 @@ function upsertMessage(message) {
     entry = state.pending.get(message.clientId);
     state.pending.delete(message.clientId);
   }
+  // A new message's payload has no reactions ([]): those follow as message-reaction events,
+  // so a repeated message-received (a replay) must not wipe what they built. History pages
+  // and edit answers carry the reactions as they are now, and replace them.
+  const known = entry?.reactions;
   entry = Object.assign(entry || {}, message, { pending: false, failed: null });
+  if (known && message.reactions?.length === 0 && !message.deletedAt) entry.reactions = known;
   state.byId.set(message.id, entry);
   renderMessage(entry);
   return entry;
@@ -593,6 +599,57 @@ function patchMessage(messageId, roomId, change) {
   if (change.deletedAt) entry.editing = false;
   renderMessage(entry);
   renderSeenBy();
+}
+
+// The quick picker's emojis; any emoji a message already has shows as its own chip.
+const QUICK_EMOJIS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+function onMessageReaction(event) {
+  if (event.roomId !== state.currentRoomId) return;
+  const entry = state.byId.get(event.messageId);
+  if (!entry) return;
+  const reactions = (entry.reactions ||= []);
+  let reaction = reactions.find((r) => r.emoji === event.emoji);
+  if (!reaction) reactions.push((reaction = { emoji: event.emoji, count: 0, mine: false }));
+  // count is absolute (a replayed event sets the same value again); mine only moves for
+  // this user's own reactions, from any of their devices.
+  reaction.count = event.count;
+  if (event.userId === me().id) reaction.mine = event.added;
+  entry.reactions = reactions.filter((r) => r.count > 0);
+  renderMessage(entry);
+}
+
+async function toggleReaction(entry, emoji) {
+  const mine = entry.reactions?.some((r) => r.emoji === emoji && r.mine);
+  try {
+    // The answer is the reaction's state after the call, the same shape as the event.
+    onMessageReaction(await call(mine ? "unreact" : "react", { messageId: entry.id, emoji }));
+  } catch (error) {
+    notice(`Could not react: ${error.message}`);
+  }
+}
+
+function reactionBar(entry) {
+  const bar = el("div", "reactions");
+  for (const reaction of entry.reactions || []) {
+    const chip = button(
+      `reaction${reaction.mine ? " mine" : ""}`,
+      `${reaction.emoji} ${reaction.count}`,
+      () => toggleReaction(entry, reaction.emoji),
+    );
+    chip.dataset.emoji = reaction.emoji;
+    chip.setAttribute("aria-pressed", String(reaction.mine));
+    bar.append(chip);
+  }
+  const picker = el("span", "picker");
+  for (const emoji of QUICK_EMOJIS) {
+    const choice = button("link react", emoji, () => toggleReaction(entry, emoji));
+    choice.dataset.emoji = emoji;
+    choice.title = `React with ${emoji}`;
+    picker.append(choice);
+  }
+  bar.append(picker);
+  return bar;
 }
 
 function renderMessage(entry) {
@@ -635,6 +692,7 @@ function renderMessage(entry) {
     // textContent: the message is shown exactly as typed, markup included.
     parts.push(el("div", "content", entry.deletedAt ? "message deleted" : entry.content));
   }
+  if (entry.id !== undefined && !entry.pending && !entry.deletedAt) parts.push(reactionBar(entry));
   if (entry.failed) {
     const failure = el("div", "failure", `Not sent: ${entry.failed}`);
     failure.append(
