@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from chat import payloads, recovery
 from chat.models import Message, RoomEvent
+from chat.reactions import reaction_add, reaction_remove
 from chat.services import (
     member_add,
     message_delete,
@@ -215,3 +216,23 @@ def test_joined_at_is_per_room(room: Any, user_factory: Any) -> None:
     message_send(sender=alice, room_id=room_obj.pk, content="old room")
     frames = recovery._missed(bob.pk, start)
     assert [p["content"] for p in _replayed_payloads(frames, "message-received")] == ["old room"]
+
+
+def test_reactions_are_replayed_after_their_message_in_order(room: Any, settings: Any) -> None:
+    settings.BANTER = {**settings.BANTER, "RECOVERY_LOOKBACK": 0}
+    room_obj, alice, bob = room
+    start = recovery._high_water()
+    message, _ = message_send(sender=alice, room_id=room_obj.pk, content="vote")
+    reaction_add(user=bob, message_id=message.pk, emoji="👍")
+    reaction_add(user=alice, message_id=message.pk, emoji="👍")
+    reaction_remove(user=bob, message_id=message.pk, emoji="👍")
+
+    events = _decoded(recovery._missed(bob.pk, start) or [])
+    assert [e[0] for e in events] == ["message-received"] + ["message-reaction"] * 3
+    # The message as announced (no reactions); the events carry the absolute counts.
+    assert events[0][1]["reactions"] == []
+    assert [(e[1]["userId"], e[1]["count"], e[1]["added"]) for e in events[1:]] == [
+        (bob.pk, 1, True),
+        (alice.pk, 2, True),
+        (bob.pk, 1, False),
+    ]
