@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from banter.accounts.models import User
 from banter.core.throttling import charge_event_rate
-from chat import reactions, selectors, services
+from chat import reactions, search, selectors, services
 from chat.message_batch import SendRequest
 from chat.message_writer import send_from_thread
 from chat.serializers import (
@@ -35,6 +35,8 @@ from chat.serializers import (
     ReadPositionOutputSerializer,
     RoomCreateInputSerializer,
     RoomOutputSerializer,
+    SearchPageOutputSerializer,
+    SearchQuerySerializer,
 )
 
 
@@ -203,3 +205,19 @@ class RoomReadApi(APIView):
         data = _validated(ReadMarkInputSerializer, request.data)
         membership = services.read_position_mark(user=_user(request), room_id=room_id, **data)
         return Response(ReadPositionOutputSerializer(membership).data)
+
+
+class MessageSearchApi(APIView):
+    """Full-text search over the messages the caller may read (chat/search.py)."""
+
+    @extend_schema(
+        operation_id="messages_search",
+        parameters=[SearchQuerySerializer],
+        responses={200: SearchPageOutputSerializer, **_errors(400, 403, 404, 429)},
+    )
+    def get(self, request: Request) -> Response:
+        user = _user(request)
+        charge_event_rate("search", user.pk)
+        query = _validated(SearchQuerySerializer, request.query_params)
+        hits = search.search_messages(user, **query)
+        return Response(SearchPageOutputSerializer(search.hit_payloads(hits, user.pk)).data)

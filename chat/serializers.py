@@ -110,6 +110,19 @@ class HistoryQuerySerializer(serializers.Serializer):
     )
 
 
+class SearchQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(
+        max_length=200, trim_whitespace=False, help_text="Words to find (quotes, OR, -word)"
+    )
+    roomId = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, source="room_id"
+    )
+    before = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Only messages older than this id"
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=50, default=20)
+
+
 # -- outputs: fields describe the schema, to_representation is the shared builder --------
 # (the builders return TypedDicts; DRF's signature wants a plain dict, hence the casts)
 
@@ -197,6 +210,21 @@ class HistoryPageOutputSerializer(serializers.Serializer):
             "nextBefore": instance.next_before,
             "nextAfter": instance.next_after,
         }
+
+
+class SearchHitOutputSerializer(serializers.Serializer):
+    message = MessageOutputSerializer()
+    snippet = serializers.CharField(
+        help_text="HTML: the matching text escaped, each match in <mark>…</mark>"
+    )
+    rank = serializers.FloatField(help_text="Higher is better; compare within one answer")
+
+
+class SearchPageOutputSerializer(serializers.Serializer):
+    results = SearchHitOutputSerializer(many=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return {"results": instance}
 
 
 class ReadPositionOutputSerializer(serializers.Serializer):

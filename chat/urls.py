@@ -14,6 +14,7 @@ urlpatterns = [
     ),
     path("rooms/<int:room_id>/messages", api.RoomMessagesApi.as_view(), name="chat-room-messages"),
     path("rooms/<int:room_id>/read", api.RoomReadApi.as_view(), name="chat-room-read"),
+    path("search/messages", api.MessageSearchApi.as_view(), name="chat-message-search"),
     path("messages/<int:message_id>", api.MessageDetailApi.as_view(), name="chat-message"),
     path(
         "messages/<int:message_id>/reactions",

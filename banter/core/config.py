@@ -272,6 +272,8 @@ class Config:
     RATE_LIMIT_READ: RateSpec = rate_knob("read", "120/60/30", "`mark-read`")
     RATE_LIMIT_PRESENCE: RateSpec = rate_knob("presence", "10/60/5", "`presence:update`")
     RATE_LIMIT_CALL: RateSpec = rate_knob("call", "10/60/5", "`call:initiate`")
+    # A search reads an index and ranks its matches: the costliest read a user can repeat.
+    RATE_LIMIT_SEARCH: RateSpec = rate_knob("search", "30/60/10", "`GET /api/search/messages`")
     # WebRTC trickles dozens of ICE candidates per call setup.
     RATE_LIMIT_SIGNAL: RateSpec = rate_knob("signal", "600/60/200", "`call:signal`")
     RATE_LIMIT_DEFAULT: RateSpec = rate_knob(
