@@ -135,9 +135,17 @@ def test_refusals(
 ) -> None:
     send(owner, room, "anything")
     client = auth_client(outsider)
-    for query in [{}, {"q": ""}, {"q": "   "}, {"q": "!!! ..."}, {"q": "x" * 201}]:
-        assert_error(client.get("/api/search/messages", query), 400, "validation_error")
-    for query in [{"q": "a", "limit": 0}, {"q": "a", "limit": 51}, {"q": "a", "roomId": "x"}]:
+    bad: list[dict[str, Any]] = [
+        {},
+        {"q": ""},
+        {"q": "   "},
+        {"q": "!!! ..."},
+        {"q": "x" * 201},
+        {"q": "a", "limit": 0},
+        {"q": "a", "limit": 51},
+        {"q": "a", "roomId": "x"},
+    ]
+    for query in bad:
         assert_error(client.get("/api/search/messages", query), 400, "validation_error")
     assert_error(
         client.get("/api/search/messages", {"q": "anything", "roomId": room.pk}), 403, "forbidden"
