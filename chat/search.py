@@ -125,10 +125,9 @@ def _postgres(
         JOIN chat_message m ON m.id = hit.id
         ORDER BY hit.rank DESC, hit.id DESC
     """
-    options = (
-        f"StartSel={_START}, StopSel={_STOP}, MaxWords=24, MinWords=8, "
-        "MaxFragments=2, FragmentDelimiter=' … '"
-    )
+    # One passage around the best match, punctuation kept (fragments would drop it): a short
+    # message shows whole, as SQLite's snippet shows it.
+    options = f"StartSel={_START}, StopSel={_STOP}, MaxWords=35, MinWords=15"
     with connection.cursor() as cursor:
         cursor.execute(sql, [options, user_id, query, *params, limit])
         return [(int(i), float(r), str(s)) for i, r, s in cursor.fetchall()]

@@ -232,6 +232,15 @@ def test_two_users_chat_in_the_browser(
     expect(theirs).to_have_text("👍 2")
     expect(theirs).to_have_attribute("aria-pressed", "true")
     expect(edited.locator('.reaction[data-emoji="👍"]')).to_have_text("👍 2")
+
+    # Search: bob finds alice's edited message, the match marked, and opens its room.
+    b.page.fill("#search", "one")
+    b.page.locator("#search").press("Enter")
+    hit = b.page.locator(f'#search-results .search-hit[data-id="{message_id}"]')
+    expect(hit.locator(".snippet")).to_have_text("Hi Bob, lunch at one?")
+    expect(hit.locator(".snippet mark")).to_have_text("one")
+    hit.click()
+    expect(b.page.locator("#room-title")).to_have_text("Browser test")
     composer.fill("never mind")
     composer.press("Enter")
     oops = a.message("never mind")

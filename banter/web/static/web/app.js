@@ -1064,6 +1064,62 @@ composer.addEventListener("keydown", (event) => {
     $("composer-form").requestSubmit();
   }
 });
+// ---------------------------------------------------------------------------------------
+// Search
+
+const ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#x27;": "'" };
+
+function snippetNodes(snippet) {
+  // The server's snippet is escaped text with <mark> around the matches: split on the marks
+  // and set every piece as text, so nothing in it is ever parsed as HTML here.
+  const nodes = [];
+  snippet.split(/(<mark>|<\/mark>)/).reduce((inMark, piece) => {
+    if (piece === "<mark>") return true;
+    if (piece === "</mark>") return false;
+    const text = piece.replace(/&(amp|lt|gt|quot|#x27);/g, (entity) => ENTITIES[entity]);
+    if (text) nodes.push(inMark ? el("mark", null, text) : document.createTextNode(text));
+    return inMark;
+  }, false);
+  return nodes;
+}
+
+async function runSearch(q) {
+  const list = $("search-results");
+  if (!q.trim()) {
+    list.hidden = true;
+    return list.replaceChildren();
+  }
+  try {
+    const page = await api("GET", `/api/search/messages?${new URLSearchParams({ q })}`);
+    const items = page.results.map((hit) => {
+      const room = state.rooms.get(hit.message.roomId);
+      const item = el("li", "search-hit");
+      item.dataset.id = hit.message.id;
+      const head = el("div", "meta");
+      head.append(
+        el("span", "author", displayName(hit.message.user)),
+        el("span", "room", room ? roomName(room) : ""),
+      );
+      const text = el("div", "snippet");
+      text.append(...snippetNodes(hit.snippet));
+      item.append(head, text);
+      item.addEventListener("click", () => openRoom(hit.message.roomId));
+      return item;
+    });
+    if (!items.length) items.push(el("li", "search-empty", "No messages found"));
+    list.replaceChildren(...items);
+    list.hidden = false;
+  } catch (error) {
+    notice(`Could not search: ${error.message}`);
+  }
+}
+
+$("search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  runSearch($("search").value);
+});
+$("search").addEventListener("search", () => runSearch($("search").value)); // the clear (x)
+
 $("composer-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const content = composer.value.trim();
