@@ -244,6 +244,15 @@ class Bench:
             self._peer_database = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
         return self._peer_database
 
+    def drop_databases(self) -> None:
+        """The run's PostgreSQL database and SQLite files: each run makes its own, so
+        leaving them would pile up a database per run on the machine."""
+        if any(url.startswith("postgres") for url, _ in self._users.values()) or (
+            self._peer_database is not None
+        ):
+            psql(POSTGRES, f'DROP DATABASE IF EXISTS "banter_bench_{os.getpid()}" WITH (FORCE)')
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
     def banter_env(self, database_url: str, port: int) -> dict[str, str]:
         env = server_env(
             database_url,
@@ -631,13 +640,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             log(f"cluster skipped: Redis not reachable at {REDIS}")
     log(f"{len(plan)} runs; results in {args.out}")
-    for name, run, kind in plan:
-        log(f"== {name} on {kind.name}")
-        try:
-            run(kind)
-        except Exception as exc:  # one failed run must not lose the others' figures
-            log(f"{name} on {kind.name} failed: {exc!r}")
-            bench.record({"scenario": name, "server": kind.name, "error": repr(exc)})
+    try:
+        for name, run, kind in plan:
+            log(f"== {name} on {kind.name}")
+            try:
+                run(kind)
+            except Exception as exc:  # one failed run must not lose the others' figures
+                log(f"{name} on {kind.name} failed: {exc!r}")
+                bench.record({"scenario": name, "server": kind.name, "error": repr(exc)})
+    finally:
+        bench.drop_databases()
     from bench.report import write_report
 
     write_report(bench.results, args.out)

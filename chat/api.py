@@ -167,33 +167,33 @@ class MessageDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+_REACTION_SCHEMA = extend_schema(
+    request=ReactionInputSerializer,
+    responses={200: MessageReactionOutputSerializer, **_errors(400, 403, 404, 409, 429)},
+)
+
+
 class MessageReactionsApi(APIView):
     """`POST {emoji}` adds the caller's reaction, `DELETE {emoji}` (a JSON body, or
     `?emoji=`) takes it off; both answer the state after the call, as `react` and
     `unreact` do over the socket, and spend the same budget."""
 
-    @extend_schema(
-        request=ReactionInputSerializer,
-        responses={200: MessageReactionOutputSerializer, **_errors(400, 403, 404, 409, 429)},
-    )
+    @_REACTION_SCHEMA
     def post(self, request: Request, message_id: int) -> Response:
-        user = _user(request)
-        charge_event_rate("message", user.pk)
-        data = _validated(ReactionInputSerializer, request.data)
-        result = reactions.reaction_add(user=user, message_id=message_id, **data)
-        return Response(MessageReactionOutputSerializer(result).data)
+        return _reaction(request, message_id, reactions.reaction_add, request.data)
 
-    @extend_schema(
-        request=ReactionInputSerializer,
-        responses={200: MessageReactionOutputSerializer, **_errors(400, 403, 404, 409, 429)},
-    )
+    @_REACTION_SCHEMA
     def delete(self, request: Request, message_id: int) -> Response:
-        user = _user(request)
-        charge_event_rate("message", user.pk)
         body = request.data if request.data else request.query_params
-        data = _validated(ReactionInputSerializer, body)
-        result = reactions.reaction_remove(user=user, message_id=message_id, **data)
-        return Response(MessageReactionOutputSerializer(result).data)
+        return _reaction(request, message_id, reactions.reaction_remove, body)
+
+
+def _reaction(request: Request, message_id: int, change: Any, body: Any) -> Response:
+    user = _user(request)
+    charge_event_rate("message", user.pk)
+    data = _validated(ReactionInputSerializer, body)
+    result = change(user=user, message_id=message_id, **data)
+    return Response(MessageReactionOutputSerializer(result).data)
 
 
 class RoomReadApi(APIView):
