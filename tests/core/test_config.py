@@ -63,7 +63,7 @@ def test_banter_settings_holds_the_banter_knobs_and_rate_classes() -> None:
     assert "RATE_LIMIT_MESSAGE" not in banter
     assert set(banter["RATE_LIMITS"]) == config.rate_classes()
     assert config.rate_classes() == {
-        "default", "message", "typing", "join", "call", "signal", "read", "presence",
+        "default", "message", "typing", "join", "call", "signal", "read", "presence", "search",
     }  # fmt: skip
 
 
