@@ -55,7 +55,8 @@ class Namespace:
         """Accept (return) or refuse (raise ConnectRefused) before CONNECT is answered."""
 
     async def on_connected(self, socket: Socket) -> None:
-        """Runs right after the CONNECT answer was queued (emit greetings here)."""
+        """Runs right after the CONNECT answer was queued (emit greetings here). The socket's
+        events wait for it: the first one sees what it set up (presence, for one)."""
 
     async def on_event(
         self, socket: Socket, event: str, args: list[Any], ack_id: int | None
@@ -103,6 +104,10 @@ class Socket:
         self._inbox_bytes = 0  # wire bytes of the events in _inbox
         self.last_event_size = 0  # bytes on the wire of the event being handled
         self._worker: asyncio.Task[None] | None = None
+        # Events are handled once the namespace's on_connected has run (open_events): a
+        # client emits as soon as it has the CONNECT answer, and its first `join-room` must
+        # not race the connect's own work (it listed the user themself as offline).
+        self._events_open = False
         self._ack_ids = itertools.count(1)
         self._pending_acks: dict[int, asyncio.Future[list[Any]]] = {}
 
@@ -215,6 +220,8 @@ class Socket:
     def _queue_event(self, packet: Packet, size: int) -> None:
         # Events of one socket are handled one at a time, in arrival order (a client's
         # send-message order matters), without blocking the transport reader.
+        if not self.connected:
+            return  # sent before the CONNECT answer (a broken client): not handled, as ever
         if self._inbox is None:
             self._inbox = deque()
             self._inbox_bytes = 0
@@ -232,7 +239,14 @@ class Socket:
             return
         self._inbox.append((packet, size))
         self._inbox_bytes += size
-        if self._worker is None:
+        if self._worker is None and self._events_open:
+            self._worker = asyncio.get_running_loop().create_task(self._drain())
+
+    def open_events(self) -> None:
+        """The namespace's on_connected has run: handle the events, those queued meanwhile
+        first."""
+        self._events_open = True
+        if self._inbox and self._worker is None and self.connected:
             self._worker = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
@@ -379,6 +393,8 @@ class Connection:
             await handler.on_connected(socket)
         except Exception:
             logger.exception("namespace %s failed after connect", namespace)
+        finally:
+            socket.open_events()
 
     def _send_connect_error(
         self, namespace: str, message: str, data: Mapping[str, Any] | None

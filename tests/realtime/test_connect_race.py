@@ -51,3 +51,49 @@ async def test_close_during_connect_still_runs_on_disconnect() -> None:
         await asyncio.sleep(0.01)
     assert namespace.disconnects == ["transport close during connect"]
     assert namespace.registered == set()
+
+
+class SlowConnected(Namespace):
+    """on_connected still working (presence, say) when the client's first event arrives."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.log: list[str] = []
+
+    async def on_connected(self, socket: Socket) -> None:
+        self.log.append("connected: started")
+        await self.release.wait()
+        self.log.append("connected: done")
+
+    async def on_event(
+        self, socket: Socket, event: str, args: list[Any], ack_id: int | None
+    ) -> None:
+        self.log.append(f"event: {event}")
+
+
+async def test_events_wait_for_on_connected() -> None:
+    namespace = SlowConnected()
+    config = EngineConfig(ping_interval=60, ping_timeout=60, connect_timeout=5)
+    app = realtime_asgi(RealtimeServer({"/": namespace}, config, OriginPolicy(None)), None)
+    client = WebsocketCommunicator(app, "/socket.io/?EIO=4&transport=websocket")
+    connected, _ = await client.connect()
+    assert connected
+    assert (await client.receive_from()).startswith("0")
+    await client.send_to("40")
+    assert (await client.receive_from()).startswith("40")  # the CONNECT answer
+    await client.send_to('42["first"]')
+    await client.send_to('42["second"]')
+    await asyncio.sleep(0.05)
+    assert namespace.log == ["connected: started"]  # held, not lost
+    namespace.release.set()
+    for _ in range(100):
+        if len(namespace.log) == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert namespace.log == [
+        "connected: started",
+        "connected: done",
+        "event: first",
+        "event: second",
+    ]
+    await client.disconnect()
