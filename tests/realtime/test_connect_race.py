@@ -31,8 +31,8 @@ class SlowConnect(Namespace):
         self.disconnects.append(reason)
 
 
-async def test_close_during_connect_still_runs_on_disconnect() -> None:
-    namespace = SlowConnect()
+async def _open_and_connect(namespace: Namespace) -> WebsocketCommunicator:
+    """A WebSocket session on a server of `namespace`, its CONNECT packet sent."""
     config = EngineConfig(ping_interval=60, ping_timeout=60, connect_timeout=5)
     app = realtime_asgi(RealtimeServer({"/": namespace}, config, OriginPolicy(None)), None)
     client = WebsocketCommunicator(app, "/socket.io/?EIO=4&transport=websocket")
@@ -40,6 +40,12 @@ async def test_close_during_connect_still_runs_on_disconnect() -> None:
     assert connected
     assert (await client.receive_from()).startswith("0")
     await client.send_to("40")
+    return client
+
+
+async def test_close_during_connect_still_runs_on_disconnect() -> None:
+    namespace = SlowConnect()
+    client = await _open_and_connect(namespace)
     await asyncio.wait_for(namespace.entered.wait(), 2)
     await client.disconnect()  # the client goes away mid-connect
     await asyncio.sleep(0.05)
@@ -73,13 +79,7 @@ class SlowConnected(Namespace):
 
 async def test_events_wait_for_on_connected() -> None:
     namespace = SlowConnected()
-    config = EngineConfig(ping_interval=60, ping_timeout=60, connect_timeout=5)
-    app = realtime_asgi(RealtimeServer({"/": namespace}, config, OriginPolicy(None)), None)
-    client = WebsocketCommunicator(app, "/socket.io/?EIO=4&transport=websocket")
-    connected, _ = await client.connect()
-    assert connected
-    assert (await client.receive_from()).startswith("0")
-    await client.send_to("40")
+    client = await _open_and_connect(namespace)
     assert (await client.receive_from()).startswith("40")  # the CONNECT answer
     await client.send_to('42["first"]')
     await client.send_to('42["second"]')
