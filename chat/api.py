@@ -5,6 +5,7 @@ Errors are BanterErrors rendered by banter.core.api.exception_handler.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -16,7 +17,7 @@ from rest_framework.views import APIView
 
 from banter.accounts.models import User
 from banter.core.throttling import charge_event_rate
-from chat import reactions, search, selectors, services
+from chat import payloads, reactions, search, selectors, services
 from chat.message_batch import SendRequest
 from chat.message_writer import send_from_thread
 from chat.serializers import (
@@ -188,7 +189,12 @@ class MessageReactionsApi(APIView):
         return _reaction(request, message_id, reactions.reaction_remove, body)
 
 
-def _reaction(request: Request, message_id: int, change: Any, body: Any) -> Response:
+def _reaction(
+    request: Request,
+    message_id: int,
+    change: Callable[..., payloads.MessageReactionPayload],
+    body: Any,
+) -> Response:
     user = _user(request)
     charge_event_rate("message", user.pk)
     data = _validated(ReactionInputSerializer, body)

@@ -22,7 +22,7 @@ from django.db import connection
 
 from banter.accounts.models import User
 from banter.core.errors import validation_error
-from banter.core.validation import check_id, check_optional_seq
+from banter.core.validation import check_id, check_limit, check_optional_seq
 from chat import payloads, selectors
 from chat.models import Message
 
@@ -58,10 +58,7 @@ def search_messages(
         room_id = check_id(room_id, what="Room")
         selectors.membership_get(user, room_id)  # a room one may not read: 403/404, not []
     before = check_optional_seq(before, field="before")
-    if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
-        raise validation_error(
-            f"limit must be an integer from 1 to {MAX_LIMIT}", limit="out of range"
-        )
+    limit = check_limit(limit, maximum=MAX_LIMIT)
     if connection.vendor == "postgresql":
         rows = _postgres(int(user.pk), query, room_id, before, limit)
     else:

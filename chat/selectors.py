@@ -20,7 +20,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from banter.core.errors import forbidden, not_found, validation_error
-from banter.core.validation import check_id, check_optional_seq, check_reference_id
+from banter.core.validation import (
+    check_id,
+    check_limit,
+    check_optional_seq,
+    check_reference_id,
+)
 from chat.models import Membership, Message, Reaction, Room
 
 if TYPE_CHECKING:
@@ -184,10 +189,7 @@ def message_history(
     """
     before = check_optional_seq(before, field="before")
     after = check_optional_seq(after, field="after")
-    if type(limit) is not int or not 1 <= limit <= HISTORY_MAX_LIMIT:
-        raise validation_error(
-            f"limit must be an integer from 1 to {HISTORY_MAX_LIMIT}", limit="out of range"
-        )
+    limit = check_limit(limit, maximum=HISTORY_MAX_LIMIT)
     membership = membership_get(user, room_id)
 
     messages = Message.objects.filter(room_id=membership.room_id).select_related("sender")

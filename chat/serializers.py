@@ -15,7 +15,7 @@ from rest_framework import serializers
 
 from banter.accounts.serializers import UserSummarySerializer
 from banter.core.validation import MAX_ID
-from chat import payloads
+from chat import payloads, search
 from chat.models import Membership, Message
 from chat.selectors import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 from chat.services import CLIENT_MESSAGE_TYPES, MAX_INITIAL_MEMBERS
@@ -112,7 +112,9 @@ class HistoryQuerySerializer(serializers.Serializer):
 
 class SearchQuerySerializer(serializers.Serializer):
     q = serializers.CharField(
-        max_length=200, trim_whitespace=False, help_text="Words to find (quotes, OR, -word)"
+        max_length=search.MAX_QUERY_LENGTH,
+        trim_whitespace=False,
+        help_text="Words to find (quotes, OR, -word)",
     )
     roomId = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_ID, source="room_id"
@@ -120,7 +122,9 @@ class SearchQuerySerializer(serializers.Serializer):
     before = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_ID, help_text="Only messages older than this id"
     )
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=50, default=20)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=search.MAX_LIMIT, default=search.DEFAULT_LIMIT
+    )
 
 
 # -- outputs: fields describe the schema, to_representation is the shared builder --------

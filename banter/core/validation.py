@@ -41,6 +41,15 @@ def check_optional_seq(value: Any, *, field: str) -> int | None:
     return int(value)
 
 
+def check_limit(value: Any, *, maximum: int) -> int:
+    """A page size: an integer from 1 to `maximum`."""
+    if not _is_int(value) or not 1 <= value <= maximum:
+        raise validation_error(
+            f"limit must be an integer from 1 to {maximum}", limit="out of range"
+        )
+    return int(value)
+
+
 def check_choice(value: Any, *, field: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise validation_error(
