@@ -37,6 +37,8 @@ TransportBacklog = Callable[[], int]
 # soon at first (a fast reader's burst drains in a few ms), backing off for a stuck one.
 BACKLOG_POLL_MIN = 0.001
 BACKLOG_POLL_MAX = 0.05
+# How long after a client's close (POST "1") its last GET still gets a noop, not a 400.
+LATE_GET_GRACE = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,8 @@ class EngineSocket:
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
         self._pong_deadline = 0.0  # loop time; meaningful while _pong_timer is set
+        # A polling ping queued and not yet carried to the client by a GET.
+        self._ping_undelivered = False
         self.opened_at = time.monotonic()
 
     # -- opening -----------------------------------------------------------------------
@@ -159,11 +163,30 @@ class EngineSocket:
         if self.closed:
             return
         self.send_frame("2")
-        # Counted from when the ping was due, not from when a busy loop got to it: the client
-        # times out on that schedule too (pingInterval + pingTimeout after the last ping).
-        due = self._ping_timer.when() if self._ping_timer is not None else self._loop.time()
-        self._pong_deadline = due + self.config.ping_timeout
-        self._pong_timer = self._loop.call_at(self._pong_deadline, self._pong_missed)
+        if self.transport == "polling" and not self._poll_pending:
+            # No GET is parked to carry the ping: the deadline counts from when it was due, so
+            # a client that stopped polling is late on that schedule even when a busy loop
+            # queued the ping late. A GET that carries it later gives the client the full
+            # timeout from then (_ping_carried), as a parked GET or a WebSocket does now.
+            due = self._ping_timer.when() if self._ping_timer is not None else self._loop.time()
+            self._ping_undelivered = True
+        else:
+            due = self._loop.time()
+        self._set_pong_deadline(due + self.config.ping_timeout)
+
+    def _set_pong_deadline(self, deadline: float) -> None:
+        if self._pong_timer is not None:
+            self._pong_timer.cancel()
+        self._pong_deadline = deadline
+        self._pong_timer = self._loop.call_at(deadline, self._pong_missed)
+
+    def _ping_carried(self) -> None:
+        """A GET is taking the queued ping to the client now."""
+        self._ping_undelivered = False
+        if self._pong_timer is not None:
+            later = self._loop.time() + self.config.ping_timeout
+            if later > self._pong_deadline:
+                self._set_pong_deadline(later)
 
     def heartbeat_overdue(self) -> bool:
         """True once the pong is late, even before the loop has run the timer that closes
@@ -175,6 +198,7 @@ class EngineSocket:
         self.close("ping timeout")
 
     def _pong_received(self) -> None:
+        self._ping_undelivered = False
         if self._pong_timer is not None:
             self._pong_timer.cancel()
             self._pong_timer = None
@@ -344,7 +368,10 @@ class EngineSocket:
                 return "6"
             if self.closed:
                 return self._closing_payload or "1"
-            return engine_encode_payload(self._take_all(self.config.max_payload))
+            frames = self._take_all(self.config.max_payload)
+            if self._ping_undelivered and "2" in frames:
+                self._ping_carried()
+            return engine_encode_payload(frames)
         finally:
             self._poll_pending = False
 
@@ -374,6 +401,8 @@ class EngineSocket:
             frames = self._take_all() if flush else []
             frames.append("6" if reason == "client close" else "1")
             self._closing_payload = engine_encode_payload(frames)
+            if reason == "client close" and not self._poll_pending:
+                self.server.note_client_closed(self.sid)
         self.closed = True
         self._ready.set()
         if self.transport == "websocket" and self._ws_close is not None:
@@ -412,6 +441,8 @@ class EngineServer:
         self.config = config
         self.handler_factory = handler_factory
         self.sessions: dict[str, EngineSocket] = {}
+        # Polling sessions the client closed with no GET parked -> when (loop time).
+        self._client_closed: dict[str, float] = {}
         self._unadmitted: dict[str, int] = {}  # client address -> sessions not admitted
         self._unadmitted_total = 0
 
@@ -460,3 +491,20 @@ class EngineServer:
             del self.sessions[session.sid]
             if not session.admitted:
                 self.count_unadmitted(session.request.client_ip, -1)
+
+    def note_client_closed(self, sid: str) -> None:
+        """The client closed this polling session (POST "1") while it had no GET parked.
+
+        A client sends its close and its last GET together, and they can arrive in either
+        order: the GET that arrives just after the close must get the noop it would have got
+        had it been parked first (the reference server's answer), not a 400."""
+        now = asyncio.get_running_loop().time()
+        stale = [sid for sid, at in self._client_closed.items() if now - at > LATE_GET_GRACE]
+        for old in stale:
+            del self._client_closed[old]
+        self._client_closed[sid] = now
+
+    def take_client_closed(self, sid: str) -> bool:
+        """True once, for a GET arriving within LATE_GET_GRACE of the client's close."""
+        at = self._client_closed.pop(sid, None)
+        return at is not None and asyncio.get_running_loop().time() - at <= LATE_GET_GRACE

@@ -165,6 +165,8 @@ class RealtimeServer:
         if session is None:
             if sid in self._drained:
                 await _shutting_down(send, cors)
+            elif method == "GET" and self.engine.take_client_closed(sid):
+                await _respond(send, 200, b"6", cors + _TEXT)
             else:
                 await _error(send, UNKNOWN_SID, cors)
             return
