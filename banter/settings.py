@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     # `manage.py serve` (banter/ops/management): above the apps, it runs the whole server.
     "banter.ops",
     "chat",
+    "media",
     "calls",
     "presence",
     "banter.web",
@@ -195,6 +196,41 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = (
     [BASE_DIR / "banter" / "static"] if (BASE_DIR / "banter" / "static").is_dir() else []
 )
+
+# Uploads (media/): the "media" storage holds them. Never served from a public URL: every
+# download goes through an authorizing view (chat/attachments.py).
+MEDIA_ROOT = CONFIG.MEDIA_ROOT
+MEDIA_ACCEL_REDIRECT = CONFIG.MEDIA_ACCEL_REDIRECT
+MEDIA_STORAGE = CONFIG.MEDIA_STORAGE
+if CONFIG.MEDIA_STORAGE == "s3":
+    if not CONFIG.MEDIA_S3_BUCKET:
+        raise ImproperlyConfigured("MEDIA_S3_BUCKET must be set with MEDIA_STORAGE=s3")
+    _media_storage: dict[str, Any] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": CONFIG.MEDIA_S3_BUCKET,
+            "endpoint_url": CONFIG.MEDIA_S3_ENDPOINT_URL or None,
+            "region_name": CONFIG.MEDIA_S3_REGION or None,
+            "access_key": CONFIG.MEDIA_S3_ACCESS_KEY_ID or None,
+            "secret_key": CONFIG.MEDIA_S3_SECRET_ACCESS_KEY or None,
+            # Private objects; the download view redirects to a presigned URL this short-lived.
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": 300,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _media_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # No base_url: nothing is served from MEDIA_ROOT without the authorizing view.
+        "OPTIONS": {"location": MEDIA_ROOT, "base_url": None},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "media": _media_storage,
+}
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

@@ -26,6 +26,7 @@ from chat.receipts import ReadReceiptHandlers
 from chat.recovery import run_room_event_pruner
 from chat.typing import TypingHandlers
 from chat.typing_service import TypingService
+from media.sweeper import run_upload_sweeper
 from presence import inbound as presence_in
 from presence.handlers import PresenceHandlers
 from presence.live import PresenceService
@@ -105,4 +106,5 @@ BACKGROUND = [
     run_instance_reaper,
     PRESENCE.run_online_reconciler,
     run_room_event_pruner,
+    run_upload_sweeper,
 ]

@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("banter.accounts.urls")),
     path("api/", include("chat.urls")),
+    path("api/", include("media.urls")),
     path("api/", include("calls.urls")),
     path("api/", include("banter.notifications.urls")),
     path("", include("banter.web.urls")),

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from banter import socket_routes
 from banter.ops import gcwatch
+from banter.ops.body_limit import limit_request_bodies
 from banter.ops.endpoints import build_routes
 from banter.realtime import hub, lifecycle
 from banter.realtime.asgi_routing import ASGIApp, realtime_asgi
@@ -33,6 +36,8 @@ from banter.realtime.recovery import RecoverySource
 from banter.realtime.server import realtime_server
 from banter.realtime.transports import RealtimeServer
 from chat.recovery import RoomEventRecovery
+
+UPLOADS_PATH = "/api/uploads"
 
 
 def build_hubs(recovery: RecoverySource) -> HubProvider:
@@ -62,6 +67,20 @@ def build_realtime(
     return realtime_server({"/": namespace})
 
 
+# Room for the multipart framing around an upload's bytes.
+MULTIPART_OVERHEAD = 64 * 1024
+# Every other request: far above what any JSON call or admin form sends, and Django's own
+# DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) answers those with a 400 first.
+OTHER_BODY_LIMIT = 10 * 1024 * 1024
+
+
+def body_limit(path: str) -> int:
+    """The largest request body Django may read for `path`."""
+    if path == UPLOADS_PATH:
+        return int(settings.BANTER["MEDIA_MAX_UPLOAD_BYTES"]) + MULTIPART_OVERHEAD
+    return OTHER_BODY_LIMIT
+
+
 def build_application(django_app: Any) -> ASGIApp:
     """The whole server: /socket.io/, /healthz, /readyz, /metrics, then Django."""
     for hook in socket_routes.ON_SHUTDOWN:
@@ -70,7 +89,7 @@ def build_application(django_app: Any) -> ASGIApp:
     hubs = build_hubs(recovery)
     return realtime_asgi(
         build_realtime(recovery, hubs),
-        http_fallback=django_app,
+        http_fallback=limit_request_bodies(django_app, body_limit),
         # The GC collector idles unless `manage.py serve` installed its policy.
         background=[*socket_routes.BACKGROUND, gcwatch.run_collector],
         http_routes=build_routes(hubs),

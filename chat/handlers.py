@@ -96,6 +96,7 @@ class RoomHandlers:
                 message_type=payload.message_type,
                 client_id=payload.client_id,
                 reply_to_id=payload.reply_to,
+                attachments=tuple(payload.attachments or ()),
             )
         )
         # Sending ends this socket's typing in that room (skipped, with its store round trip,

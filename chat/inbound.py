@@ -11,6 +11,7 @@ from typing import Any
 
 from banter.core.validation import check_choice, check_id, check_reference_id
 from banter.realtime.schema import EdgeSchema, Payload, require_object
+from chat.attachments import check_attachment_ids
 from chat.reactions import check_emoji
 from chat.services import CLIENT_MESSAGE_TYPES
 from chat.validation import check_client_id, clean_content
@@ -22,10 +23,12 @@ class RoomRef(Payload, frozen=True):
 
 class SendMessage(Payload, frozen=True):
     room_id: int
-    content: str
+    # Optional with attachments (a caption); message_send says what is missing otherwise.
+    content: str | None = None
     message_type: str = "text"
     client_id: str | None = None
     reply_to: int | None = None
+    attachments: list[int] | None = None
 
 
 class EditMessage(Payload, frozen=True):
@@ -52,9 +55,10 @@ def explain_room_ref(payload: Any) -> None:
 
 
 def explain_send_message(payload: Any) -> None:
-    # message_send's order: content, messageType, clientId, replyTo, then the room.
+    # message_send's order: attachments, content, messageType, clientId, replyTo, the room.
     fields = require_object(payload)
-    clean_content(fields.get("content"))
+    upload_ids = check_attachment_ids(fields.get("attachments"))
+    clean_content(fields.get("content"), caption=bool(upload_ids))
     check_choice(
         fields.get("messageType", "text"), field="messageType", choices=CLIENT_MESSAGE_TYPES
     )

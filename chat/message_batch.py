@@ -33,8 +33,17 @@ from banter.accounts.models import User
 from banter.core.errors import BanterError, conflict, forbidden, not_found, validation_error
 from banter.core.validation import check_choice, check_id, check_reference_id
 from chat import payloads, services
+from chat.attachments import (
+    attachment_refusal,
+    check_attachment_ids,
+    claim,
+    described,
+    message_type_of,
+    uploads_by_id,
+)
 from chat.models import Membership, Message, Room, RoomEvent
 from chat.validation import check_client_id, clean_content
+from media.payloads import AttachmentPayload
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +52,11 @@ class SendRequest:
 
     sender: User
     room_id: int
-    content: str
+    content: str | None
     message_type: str = Message.Type.TEXT
     client_id: str | None = None
     reply_to_id: int | None = None
+    attachments: tuple[int, ...] = ()
 
 
 SendResult: TypeAlias = tuple[Message, bool] | BanterError
@@ -61,6 +71,8 @@ class _Pending:
     message_type: str
     client_id: str | None
     reply_to_id: int | None
+    upload_ids: tuple[int, ...] = ()
+    attachments: list[AttachmentPayload] = field(default_factory=list)
 
 
 def message_send_batch(requests: list[SendRequest]) -> list[SendResult]:
@@ -85,6 +97,7 @@ def _send_alone(request: SendRequest) -> SendResult:
             message_type=request.message_type,
             client_id=request.client_id,
             reply_to_id=request.reply_to_id,
+            attachments=list(request.attachments),
         )
     except BanterError as error:
         return error
@@ -99,7 +112,9 @@ def _write_batch(requests: list[SendRequest], results: list[SendResult | None]) 
     pending = _members_only(pending, snapshot, results)
     pending = _replies_in_room(pending, snapshot, results)
     pending = _new_client_ids(pending, snapshot, results)
+    pending = _attachable(pending, results)
     if not pending:
+        _resolve_repeats(requests, results)
         return
     seqs = _seqs_in_order(pending, store.bump_seqs(_counts(pending)))
     messages = [
@@ -107,14 +122,17 @@ def _write_batch(requests: list[SendRequest], results: list[SendResult | None]) 
             room_id=send.room_id,
             sender=send.sender,
             content=send.content,
-            message_type=send.message_type,
+            message_type=message_type_of(send.attachments, send.message_type),
             client_id=send.client_id,
             seq=seqs[position],
             reply_to_id=send.reply_to_id,
+            attachments=send.attachments or None,
         )
         for position, send in enumerate(pending)
     ]
     events = store.insert(messages, snapshot)
+    for send, message in zip(pending, messages, strict=True):
+        claim(message, send.upload_ids)  # a clash rolls the batch back: each send alone
     for send, message, event in zip(pending, messages, events, strict=True):
         services.broadcast_recorded(event, seq=message.seq)
         services.notify_mentions(message)
@@ -127,7 +145,8 @@ def _checked(requests: list[SendRequest], results: list[SendResult | None]) -> l
     pending: list[_Pending] = []
     for index, request in enumerate(requests):
         try:
-            content = clean_content(request.content)
+            upload_ids = check_attachment_ids(request.attachments)
+            content = clean_content(request.content, caption=bool(upload_ids))
             message_type = check_choice(
                 request.message_type, field="messageType", choices=services.CLIENT_MESSAGE_TYPES
             )
@@ -140,7 +159,16 @@ def _checked(requests: list[SendRequest], results: list[SendResult | None]) -> l
             results[index] = error
             continue
         pending.append(
-            _Pending(index, request.sender, room_id, content, message_type, client_id, reply_to_id)
+            _Pending(
+                index,
+                request.sender,
+                room_id,
+                content,
+                message_type,
+                client_id,
+                reply_to_id,
+                upload_ids,
+            )
         )
     return pending
 
@@ -218,16 +246,46 @@ def _new_client_ids(
     return kept
 
 
+def _attachable(pending: list[_Pending], results: list[SendResult | None]) -> list[_Pending]:
+    """Drop the sends whose uploads cannot be attached (chat/attachments.py), and describe
+    the others'. One query, and only when some send has attachments; two sends of one batch
+    naming the same upload: the later is refused, as it would be one after the other."""
+    wanted = [upload_id for send in pending for upload_id in send.upload_ids]
+    if not wanted:
+        return pending
+    uploads = uploads_by_id(wanted)
+    taken: set[int] = set()
+    kept: list[_Pending] = []
+    for send in pending:
+        refusal = attachment_refusal(int(send.sender.pk), send.upload_ids, uploads)
+        if refusal is None and taken.intersection(send.upload_ids):
+            refusal = conflict("The upload is already attached to a message")
+        if refusal is not None:
+            results[send.index] = refusal
+            continue
+        taken.update(send.upload_ids)
+        send.attachments = described(send.upload_ids, uploads)
+        kept.append(send)
+    return kept
+
+
 def _resolve_repeats(requests: list[SendRequest], results: list[SendResult | None]) -> None:
-    """A clientId sent twice in one batch: the later send is a retry of the earlier one."""
+    """A clientId sent twice in one batch: the later send is a retry of the earlier one, and
+    fails as it did when its attachments were refused."""
     written: dict[tuple[int, str], Message] = {}
-    for result in results:
+    first: dict[tuple[int, str], SendResult] = {}
+    for request, result in zip(requests, results, strict=True):
+        if request.client_id is not None and result is not None:
+            first.setdefault((int(request.sender.pk), request.client_id), result)
         if isinstance(result, tuple) and result[1] and result[0].client_id is not None:
             written[(int(result[0].sender_id), result[0].client_id)] = result[0]
     for index, request in enumerate(requests):
         if results[index] is not None:
             continue
         key = (int(request.sender.pk), str(request.client_id))
+        if key not in written:
+            results[index] = first[key]
+            continue
         message = written[key]
         results[index] = (
             (message, False)
@@ -422,6 +480,7 @@ class _PostgresStore:
                 message.client_id,
                 message.seq,
                 message.reply_to_id,
+                orjson.dumps(message.attachments).decode() if message.attachments else None,
                 now,
             ]
         events = [
@@ -439,8 +498,8 @@ class _PostgresStore:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {_table(Message)} (id, room_id, sender_id, content, message_type, "
-                "client_id, seq, reply_to_id, created_at) VALUES "
-                + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(messages))
+                "client_id, seq, reply_to_id, attachments, created_at) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"] * len(messages))
                 + f"; INSERT INTO {_table(RoomEvent)} (room_id, event, payload, created_at) "
                 "VALUES " + ", ".join(["(%s, %s, %s::jsonb, %s)"] * len(events)) + " RETURNING id",
                 [*message_rows, *event_rows],

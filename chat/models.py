@@ -113,6 +113,11 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The attached uploads as payloads show them (chat/attachments.py), NULL when none:
+    # attachments never change once sent, so keeping their description here makes every
+    # message payload (broadcast, history, search, replays) query-free. media.Upload stays
+    # the record of the files, their owner and their message.
+    attachments = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypedDict
 from banter.accounts.payloads import UserSummaryPayload
 from banter.accounts.payloads import user_summary_payload as user_payload
 from banter.core.timestamps import iso_utc
+from media.payloads import AttachmentPayload
 
 if TYPE_CHECKING:
     from banter.accounts.models import User
@@ -52,6 +53,8 @@ class MessagePayload(TypedDict):
     # Per emoji, as the reader sees them (history, edit acks); [] where the message is
     # announced to the whole room (its reactions follow as `message-reaction` events).
     reactions: list[ReactionPayload]
+    # The files sent with it (media.payloads); [] when none, and once deleted.
+    attachments: list[AttachmentPayload]
 
 
 class MessageReactionPayload(TypedDict):
@@ -148,6 +151,7 @@ def message_payload(
         "deletedAt": iso_utc(message.deleted_at),
         "user": user_payload(message.sender),
         "reactions": [] if deleted or reactions is None else reactions,
+        "attachments": [] if deleted or not message.attachments else message.attachments,
     }
 
 

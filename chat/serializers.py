@@ -19,6 +19,7 @@ from chat import payloads, search
 from chat.models import Membership, Message
 from chat.selectors import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 from chat.services import CLIENT_MESSAGE_TYPES, MAX_INITIAL_MEMBERS
+from media.serializers import AttachmentOutputSerializer
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -81,12 +82,21 @@ class DirectRoomInputSerializer(serializers.Serializer):
 
 
 class MessageSendInputSerializer(serializers.Serializer):
-    content = StrictStringField()
+    content = StrictStringField(
+        required=False, allow_null=True, default=None, help_text="Optional with attachments"
+    )
     messageType = serializers.ChoiceField(
         choices=CLIENT_MESSAGE_TYPES, default=Message.Type.TEXT, source="message_type"
     )
     clientId = StrictStringField(required=False, allow_null=True, default=None, source="client_id")
     replyTo = _id_field(required=False, allow_null=True, default=None, source="reply_to_id")
+    attachments = serializers.ListField(
+        child=_id_field(),
+        required=False,
+        default=list,
+        max_length=10,
+        help_text="Ids of the caller's uploads (POST /api/uploads), each attachable once",
+    )
 
 
 class MessageEditInputSerializer(serializers.Serializer):
@@ -174,6 +184,7 @@ class MessageOutputSerializer(serializers.Serializer):
     reactions = ReactionOutputSerializer(
         many=True, help_text="Per emoji, as the reader sees them; [] on a new message"
     )
+    attachments = AttachmentOutputSerializer(many=True, help_text="[] when none or deleted")
 
     def to_representation(self, instance: Message) -> dict[str, Any]:
         # The view passes the message's reactions as its reader sees them, where it has any.

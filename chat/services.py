@@ -29,6 +29,7 @@ from banter.realtime.broadcast import (
     user_group,
 )
 from chat import payloads
+from chat.attachments import check_attachment_ids, claim, lock_for_send, message_type_of
 from chat.models import Membership, Message, Room, RoomEvent
 from chat.selectors import membership_get, read_target
 from chat.validation import check_client_id, clean_content, clean_room_name
@@ -209,22 +210,30 @@ def message_send(
     *,
     sender: User,
     room_id: int,
-    content: str,
+    content: str | None,
     message_type: str = Message.Type.TEXT,
     client_id: str | None = None,
     reply_to_id: int | None = None,
+    attachments: Any = None,
 ) -> tuple[Message, bool]:
     """Persist a message with the room's next seq and broadcast it after commit.
 
     A repeated (sender, client_id) returns the stored message with created=False and
-    broadcasts nothing, including when two retries race.
+    broadcasts nothing, including when two retries race. `attachments` are upload ids of
+    the sender's (chat/attachments.py); with them, `content` is an optional caption.
     """
-    content = clean_content(content)
+    upload_ids = check_attachment_ids(attachments)
+    content = clean_content(content, caption=bool(upload_ids))
     message_type = check_choice(message_type, field="messageType", choices=CLIENT_MESSAGE_TYPES)
     client_id = check_client_id(client_id)
     if reply_to_id is not None:
         reply_to_id = check_reference_id(reply_to_id, field="replyTo")
     room_id = membership_get(sender, room_id).room_id
+    if upload_ids and client_id is not None:
+        # A retry of a send with attachments finds them claimed by its own first try.
+        existing = _message_by_client_id(sender, client_id, room_id=room_id)
+        if existing is not None:
+            return existing, False
 
     # A repeated clientId is found by the unique (sender, client_id) constraint below, not
     # by a lookup first: retries are rare, and the lookup was a query on every send.
@@ -239,15 +248,18 @@ def message_send(
         # (unique sender+client_id), rolling back to it also undoes our seq bump, so the
         # room's seqs stay gapless.
         with transaction.atomic():
+            described = lock_for_send(sender.pk, upload_ids)
             message = Message.objects.create(
                 room_id=room_id,
                 sender=sender,
                 content=content,
-                message_type=message_type,
+                message_type=message_type_of(described, message_type),
                 client_id=client_id,
                 seq=_next_seq(room_id),
                 reply_to_id=reply_to_id,
+                attachments=described or None,
             )
+            claim(message, upload_ids)
     except IntegrityError:
         existing = _message_by_client_id(sender, client_id, room_id=room_id) if client_id else None
         if existing is None:

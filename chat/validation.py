@@ -39,9 +39,17 @@ def clean_text(value: Any, *, field: str, max_length: int) -> str:
     return cleaned
 
 
-def clean_content(value: Any) -> str:
+def clean_content(value: Any, *, caption: bool = False) -> str:
+    """Message text; `caption`: the text of a message with attachments, which may be empty
+    or absent."""
     max_length = cast(int, settings.BANTER["MAX_MESSAGE_LENGTH"])
+    if caption and (value is None or (isinstance(value, str) and not _visible(value))):
+        return ""
     return clean_text(value, field="content", max_length=max_length)
+
+
+def _visible(value: str) -> bool:
+    return bool(_CONTROL_CHARACTERS.sub("", value).strip())
 
 
 def clean_room_name(value: Any) -> str:

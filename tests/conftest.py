@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.files.storage import storages
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -86,3 +88,20 @@ def auth_client() -> AuthClient:
         return client
 
     return build
+
+
+@pytest.fixture
+def media_root(tmp_path: Path, settings: Any) -> Iterator[Path]:
+    """Uploads of this test land in (and only in) this directory."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "media": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root), "base_url": None},
+        },
+    }
+    storages._storages.pop("media", None)
+    yield root
+    storages._storages.pop("media", None)

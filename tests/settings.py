@@ -10,3 +10,9 @@ from banter.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 BANTER["REST_RATE_PER_MINUTE"] = 100_000  # noqa: F405  (tests of 429 set their own)
+
+# Uploads go to a directory of this test run's own, never the checkout's mediafiles/.
+import tempfile  # noqa: E402
+
+STORAGES["media"]["OPTIONS"]["location"] = tempfile.mkdtemp(prefix="banter-test-media-")  # noqa: F405
+MEDIA_ROOT = STORAGES["media"]["OPTIONS"]["location"]  # noqa: F405

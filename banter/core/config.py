@@ -44,6 +44,7 @@ STORAGE = "Database and Redis"
 CONNECTIONS = "Connections (Engine.IO / Socket.IO)"
 RATES = "Rate limits"
 DOMAINS = "Chat, presence and calls"
+MEDIA = "Attachments (uploads)"
 OPERATIONS = "Cluster and operations"
 # Group title -> the README's line under it.
 GROUPS = {
@@ -53,6 +54,8 @@ GROUPS = {
     RATES: "A rate is `tokens/period_seconds[/burst]`. `RATE_LIMIT_<CLASS>` limits a user's "
     "socket events of one class (banter/socket_routes.py gives each event its class).",
     DOMAINS: "",
+    MEDIA: "Uploads are stored through Django's storage API and served only to the uploader "
+    'and the members of the room of their message (docs/api.md "Attachments").',
     OPERATIONS: "",
 }
 
@@ -275,6 +278,8 @@ class Config:
     # A search reads an index and ranks its matches: the costliest read a user can repeat.
     RATE_LIMIT_SEARCH: RateSpec = rate_knob("search", "30/60/10", "`GET /api/search/messages`")
     # WebRTC trickles dozens of ICE candidates per call setup.
+    # Each upload is read, sniffed and (images) decoded and re-encoded: CPU and disk.
+    RATE_LIMIT_UPLOAD: RateSpec = rate_knob("upload", "20/60/10", "`POST /api/uploads`")
     RATE_LIMIT_SIGNAL: RateSpec = rate_knob("signal", "600/60/200", "`call:signal`")
     RATE_LIMIT_DEFAULT: RateSpec = rate_knob(
         "default", "600/60/60", "every other socket event (and unknown ones)"
@@ -337,6 +342,82 @@ class Config:
         "recovery also replays the events recorded this many seconds before the client's "
         "offset (0: off)",
         DOMAINS,
+    )
+
+    # --- Attachments (uploads)
+    MEDIA_STORAGE: str = module_knob(
+        "filesystem",
+        "`filesystem` (under MEDIA_ROOT) or `s3` (an S3-compatible bucket, django-storages)",
+        MEDIA,
+        choices=("filesystem", "s3"),
+    )
+    MEDIA_ROOT: str = module_knob(
+        str(BASE_DIR / "mediafiles"),
+        "directory of the stored files with `filesystem` (not served by any web server "
+        "directly: downloads are authorized)",
+        MEDIA,
+        shown_default="`mediafiles/` in the checkout",
+        empty_ok=False,
+    )
+    MEDIA_S3_BUCKET: str = module_knob("", "the bucket, with `s3`", MEDIA)
+    MEDIA_S3_ENDPOINT_URL: str = module_knob(
+        "", "the S3 endpoint, e.g. `https://s3.eu-west-1.amazonaws.com` or a MinIO URL", MEDIA
+    )
+    MEDIA_S3_REGION: str = module_knob("", "the bucket's region, with `s3`", MEDIA)
+    MEDIA_S3_ACCESS_KEY_ID: str = module_knob(
+        "", "with `s3`; empty: boto3's own lookup (instance role, AWS_* variables)", MEDIA
+    )
+    MEDIA_S3_SECRET_ACCESS_KEY: str = module_knob("", "with `s3`", MEDIA)
+    # An nginx `internal` location aliased to MEDIA_ROOT (deploy/nginx.conf): the view
+    # authorizes, nginx sends the bytes, and no Python worker is held for a large download.
+    MEDIA_ACCEL_REDIRECT: str = module_knob(
+        "",
+        "URL prefix of nginx's internal location for MEDIA_ROOT, e.g. `/protected-media/`: "
+        "downloads answer `X-Accel-Redirect` instead of streaming from Python",
+        MEDIA,
+    )
+    MEDIA_MAX_UPLOAD_BYTES: int = knob(25 * 1024 * 1024, "largest file accepted, bytes", MEDIA)
+    # Sniffed from the content (media/sniffing.py), never taken from the client.
+    MEDIA_ALLOWED_TYPES: Names = knob(
+        (
+            "image/jpeg",
+            "image/png",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+            "text/plain",
+            "audio/mpeg",
+            "audio/ogg",
+            "audio/mp4",
+            "audio/x-wav",
+            "video/mp4",
+            "video/webm",
+            "video/quicktime",
+        ),
+        "MIME types accepted, as sniffed from the content",
+        MEDIA,
+    )
+    # Pillow refuses larger images before decoding them (a decompression bomb: a small file
+    # that decodes to gigabytes). 50 MP is a 200 MB RGBA decode at most.
+    MEDIA_MAX_IMAGE_PIXELS: int = knob(
+        50_000_000, "images with more pixels are refused unread (decompression bombs)", MEDIA
+    )
+    MEDIA_THUMBNAIL_SIZE: int = knob(
+        320, "longest side of the thumbnail made for each image, pixels", MEDIA
+    )
+    MEDIA_QUOTA_BYTES: int = knob(
+        1024 * 1024 * 1024, "bytes of uploads one user may keep (0: no quota)", MEDIA
+    )
+    MEDIA_ORPHAN_GRACE: float = knob(
+        86400.0, "an upload no message has used is removed after this many seconds", MEDIA
+    )
+    MEDIA_SWEEP_INTERVAL: float = knob(
+        600.0, "how often each instance removes orphan uploads, seconds", MEDIA
+    )
+    MEDIA_LINK_TTL: float = knob(
+        900.0,
+        "lifetime of the signed download links `GET /api/uploads/{id}` hands out, seconds",
+        MEDIA,
     )
 
     # --- Cluster and operations

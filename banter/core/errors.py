@@ -18,6 +18,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     RATE_LIMITED = "rate_limited"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    QUOTA_EXCEEDED = "quota_exceeded"
     UNAUTHORIZED = "unauthorized"
     TOKEN_EXPIRED = "token_expired"
     INTERNAL_ERROR = "internal_error"
@@ -30,6 +32,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.QUOTA_EXCEEDED: 403,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.TOKEN_EXPIRED: 401,
     ErrorCode.INTERNAL_ERROR: 500,

@@ -386,6 +386,7 @@ class TestMessageSend:
                 "avatarUrl": None,
             },
             "reactions": [],
+            "attachments": [],
         }
         assert payload["createdAt"].endswith("Z")
 

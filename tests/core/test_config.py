@@ -64,6 +64,7 @@ def test_banter_settings_holds_the_banter_knobs_and_rate_classes() -> None:
     assert set(banter["RATE_LIMITS"]) == config.rate_classes()
     assert config.rate_classes() == {
         "default", "message", "typing", "join", "call", "signal", "read", "presence", "search",
+        "upload",
     }  # fmt: skip
 
 
@@ -82,7 +83,7 @@ def test_banter_settings_holds_the_banter_knobs_and_rate_classes() -> None:
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be plain or json"),
         ({"ASGI_SERVER": "gunicorn"}, "ASGI_SERVER must be uvicorn or daphne"),
         ({"RATE_LIMIT_MESAGE": "1/1"}, "did you mean RATE_LIMIT_MESSAGE?"),
-        ({"RATE_LIMIT_UPLOAD": "1/1"}, "RATE_LIMIT_UPLOAD is not a Banter setting"),
+        ({"RATE_LIMIT_WEBHOOK": "1/1"}, "RATE_LIMIT_WEBHOOK is not a Banter setting"),
     ],
 )
 def test_bad_values_are_refused(environ: dict[str, str], message: str) -> None:

@@ -111,7 +111,7 @@ def test_typed_values() -> None:
         (chat_in.SEND_MESSAGE, [1], "validation_error", "Payload must be an object", {}),
         (
             chat_in.SEND_MESSAGE,
-            {"roomId": 1},
+            {"roomId": 1, "content": 5},
             "validation_error",
             "content must be a string",
             {"fields": {"content": "not a string"}},
