@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.core.files.storage import storages
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -91,7 +90,7 @@ def auth_client() -> AuthClient:
 
 
 @pytest.fixture
-def media_root(tmp_path: Path, settings: Any) -> Iterator[Path]:
+def media_root(tmp_path: Path, settings: Any) -> Path:
     """Uploads of this test land in (and only in) this directory."""
     root = tmp_path / "media"
     root.mkdir()
@@ -102,6 +101,5 @@ def media_root(tmp_path: Path, settings: Any) -> Iterator[Path]:
             "OPTIONS": {"location": str(root), "base_url": None},
         },
     }
-    storages._storages.pop("media", None)
-    yield root
-    storages._storages.pop("media", None)
+    # (Django's setting_changed handler drops the cached storages, before and after.)
+    return root

@@ -119,7 +119,7 @@ class TestAccepted:
 
         stored = (media_root / Upload.objects.get().file).read_bytes()
         assert b"where I live" not in stored
-        assert Image.open(io.BytesIO(stored)).n_frames == 3
+        assert getattr(Image.open(io.BytesIO(stored)), "n_frames", 1) == 3
         assert (body["mimeType"], body["width"], body["height"]) == ("image/gif", 50, 40)
 
     def test_a_pdf_is_stored_as_is_without_thumbnail(self, client: Any, media_root: Path) -> None:
