@@ -19,7 +19,8 @@ COPY . .
 # without secrets at build time; no key or database is used or stored by collectstatic.
 RUN DEBUG=1 python manage.py collectstatic --noinput \
     && useradd --system --uid 10001 --no-create-home --home-dir /app banter \
-    && chown -R banter /app/staticfiles
+    && mkdir -p /srv/media \
+    && chown -R banter /app/staticfiles /srv/media
 
 USER banter
 EXPOSE 8000

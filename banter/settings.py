@@ -217,6 +217,7 @@ if CONFIG.MEDIA_STORAGE == "s3":
             "default_acl": "private",
             "querystring_auth": True,
             "querystring_expire": 300,
+            "signature_version": "s3v4",
             "file_overwrite": False,
         },
     }

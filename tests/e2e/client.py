@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
@@ -30,8 +31,43 @@ class RestClient:
 
     def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
+        return self._json(method, path, data, "application/json", token)
+
+    def upload(
+        self,
+        token: str | None,
+        data: bytes,
+        name: str,
+        content_type: str = "application/octet-stream",
+    ) -> Any:
+        """`POST /api/uploads` with `data` as the multipart field `file`: the stored upload."""
+        boundary = f"banter-e2e-{uuid.uuid4().hex}"
+        head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        body = head + data + f"\r\n--{boundary}--\r\n".encode()
+        return self._json(
+            "POST", "/api/uploads", body, f"multipart/form-data; boundary={boundary}", token
+        )
+
+    def get_bytes(self, path: str, token: str | None = None) -> Download:
+        """GET `path` (an API path or a signed link); any status, never raised."""
+        request = Request(self.base_url + path, method="GET")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urlopen(request, timeout=10) as response:
+                return Download(response.status, _headers(response.headers), response.read())
+        except HTTPError as error:
+            return Download(error.code, _headers(error.headers), error.read())
+
+    def _json(
+        self, method: str, path: str, data: bytes | None, content_type: str, token: str | None
+    ) -> Any:
         request = Request(self.base_url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
+        request.add_header("Content-Type", content_type)
         if token:
             request.add_header("Authorization", f"Bearer {token}")
         try:
@@ -63,6 +99,22 @@ class RestClient:
             token=owner.access,
         )
         return dict(room)
+
+
+def _headers(message: Message) -> dict[str, str]:
+    return {name.lower(): value for name, value in message.items()}
+
+
+@dataclass(frozen=True)
+class Download:
+    """A GET's answer as it came: status, headers (lower-cased names) and bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 @dataclass

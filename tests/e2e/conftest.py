@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +62,8 @@ def server_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         # other servers' users too, silently (it tells only its own sockets). The reconciler
         # has its own tests (tests/presence/test_crash_safety.py); here it never runs.
         "PRESENCE_RECONCILE_INTERVAL": "86400",
+        # Uploads in a directory of this server's own, never the checkout's mediafiles/.
+        "MEDIA_ROOT": tempfile.mkdtemp(prefix="banter-e2e-media-"),
     }
     env.update(extra)
     return env
