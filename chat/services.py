@@ -274,14 +274,17 @@ def message_send(
 
 @transaction.atomic
 def message_edit(*, user: User, message_id: int, content: str) -> Message:
-    """Replace the content of the user's own, not deleted message; sets edited_at."""
-    content = clean_content(content)
+    """Replace the content of the user's own, not deleted message; sets edited_at. The
+    caption of a message with attachments may be emptied."""
+    if not isinstance(content, str) or content.strip():
+        content = clean_content(content)  # type, length and emptiness, before any lookup
     message = message_locked(message_id)
     membership_get(user, message.room_id)
     if message.sender_id != user.pk:
         raise forbidden("Only the author can edit a message")
     if message.is_deleted:
         raise conflict("The message was deleted", messageId=message.pk)
+    content = clean_content(content, caption=bool(message.attachments))
     if content == message.content:
         return message  # nothing changed: no edited mark, no event
 

@@ -128,6 +128,20 @@ class TestSending:
             services.message_send(sender=member, room_id=room.pk, content=None)
         assert code_of(error) == ErrorCode.VALIDATION_ERROR
 
+    def test_a_caption_can_be_emptied_but_a_text_cannot(self, room: Room, member: User) -> None:
+        photo = upload_of(member)
+        with_file, _ = services.message_send(
+            sender=member, room_id=room.pk, content="caption", attachments=[photo.pk]
+        )
+        text, _ = services.message_send(sender=member, room_id=room.pk, content="text")
+
+        assert (
+            services.message_edit(user=member, message_id=with_file.pk, content=" ").content == ""
+        )
+        with pytest.raises(BanterError) as error:
+            services.message_edit(user=member, message_id=text.pk, content=" ")
+        assert code_of(error) == ErrorCode.VALIDATION_ERROR
+
     def test_deleting_the_message_blanks_its_attachments_everywhere(
         self, room: Room, member: User
     ) -> None:
