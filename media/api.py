@@ -46,6 +46,10 @@ class UploadApi(APIView):
             )
         uploaded = cast(UploadedFile, files[0])
         upload = services.upload_create(
-            owner=user, source=cast(BinaryIO, uploaded), size=uploaded.size or 0, name=uploaded.name
+            owner=user,
+            source=cast(BinaryIO, uploaded),
+            size=uploaded.size or 0,
+            name=uploaded.name,
+            declared_type=uploaded.content_type,
         )
         return Response(payloads.attachment_payload(upload), status=status.HTTP_201_CREATED)

@@ -25,7 +25,7 @@ from banter.accounts.models import User
 from banter.core.errors import BanterError, ErrorCode, validation_error
 from media import images
 from media.models import Upload
-from media.sniffing import HEAD_BYTES, sniff
+from media.sniffing import HEAD_BYTES, contradicts, sniff
 
 logger = logging.getLogger("banter.media")
 
@@ -110,7 +110,7 @@ class _Prepared:
     thumbnail_type: str = ""
 
 
-def _prepare(source: BinaryIO, size: int) -> _Prepared:
+def _prepare(source: BinaryIO, size: int, declared_type: str | None, name: str | None) -> _Prepared:
     source.seek(0)
     head = source.read(HEAD_BYTES)
     source.seek(0)
@@ -121,6 +121,12 @@ def _prepare(source: BinaryIO, size: int) -> _Prepared:
             ErrorCode.UNSUPPORTED_MEDIA_TYPE,
             "This type of file is not accepted",
             {"mimeType": mime_type or "unknown", "allowed": list(allowed)},
+        )
+    if contradicts(mime_type, declared_type, name):
+        raise BanterError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            "The file's content does not match its declared type",
+            {"mimeType": mime_type, "declared": declared_type or name or ""},
         )
     if mime_type not in images.FORMATS:
         return _Prepared(File(source), mime_type, size)
@@ -141,16 +147,26 @@ def _prepare(source: BinaryIO, size: int) -> _Prepared:
     )
 
 
-def upload_create(*, owner: User, source: BinaryIO, size: int, name: str | None) -> Upload:
+def upload_create(
+    *,
+    owner: User,
+    source: BinaryIO,
+    size: int,
+    name: str | None,
+    declared_type: str | None = None,
+) -> Upload:
     """Store one uploaded file of `size` bytes for `owner`; the Upload row, or a BanterError
-    (payload_too_large, unsupported_media_type, quota_exceeded, validation_error)."""
+    (payload_too_large, unsupported_media_type, quota_exceeded, validation_error).
+
+    The type is sniffed from the bytes; the client's `declared_type` and `name` only ever
+    refuse (a claimed image that is not one), never admit."""
     maximum = int(_knob("MEDIA_MAX_UPLOAD_BYTES"))
     if size > maximum:
         raise _too_large(size, maximum)
     if size == 0:
         raise validation_error("The file is empty", file="empty")
     _check_quota(owner.pk, size)  # early, before the work of reading it
-    prepared = _prepare(source, size)
+    prepared = _prepare(source, size, declared_type, name)
     stored_size = prepared.size + len(prepared.thumbnail or b"")
 
     storage = media_storage()

@@ -31,7 +31,7 @@ def s3(settings: Any) -> None:
                 "default_acl": "private",
                 "querystring_auth": True,
                 "querystring_expire": 300,
-            "signature_version": "s3v4",
+                "signature_version": "s3v4",
                 "file_overwrite": False,
             },
         },

@@ -180,6 +180,52 @@ class TestRefused:
         assert body["details"]["mimeType"] == "unknown"
         assert stored_files(media_root) == []
 
+    @pytest.mark.parametrize(
+        ("data", "name", "declared", "sniffed"),
+        [
+            (
+                b"<!DOCTYPE html><html><script>alert(1)</script></html>",
+                "cat.jpg",
+                "image/jpeg",
+                "text/html",
+            ),
+            (b"  <script>alert(1)</script>", "notes.txt", "text/plain", "text/html"),
+            (
+                b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>',
+                "a.svg",
+                "image/svg+xml",
+                "text/xml",
+            ),
+            (b"<svg onload=alert(1)>", "a.png", "image/png", "text/html"),
+        ],
+    )
+    def test_markup_is_never_plain_text(
+        self, client: Any, media_root: Path, data: bytes, name: str, declared: str, sniffed: str
+    ) -> None:
+        body = assert_error(
+            post_file(client, data, name=name, content_type=declared), 415, "unsupported_media_type"
+        )
+        assert body["details"]["mimeType"] == sniffed
+        assert stored_files(media_root) == []
+
+    @pytest.mark.parametrize(
+        ("data", "name", "declared"),
+        [
+            (b"this is not really a picture", "fake.png", "image/png"),
+            (b"this is not really a picture", "fake.png", "application/octet-stream"),
+            (b"%PDF-1.4\n%%EOF\n", "scan.jpg", "image/jpeg"),
+            (b"plain words", "song.mp3", "audio/mpeg"),
+        ],
+    )
+    def test_a_claimed_type_the_content_contradicts(
+        self, client: Any, media_root: Path, data: bytes, name: str, declared: str
+    ) -> None:
+        body = assert_error(
+            post_file(client, data, name=name, content_type=declared), 415, "unsupported_media_type"
+        )
+        assert "does not match" in body["message"]
+        assert stored_files(media_root) == []
+
     def test_a_type_that_is_not_allowed(self, client: Any, settings: Any) -> None:
         settings.BANTER = {**settings.BANTER, "MEDIA_ALLOWED_TYPES": ("image/png",)}
         body = assert_error(post_file(client, jpeg_bytes()), 415, "unsupported_media_type")
