@@ -11,6 +11,7 @@ package (requirements-dev.txt; never `playwright install`, which downloads brows
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from tests.live_server import LiveServer
 from tests.services import missing
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, Route
+    from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, Route
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -36,6 +37,13 @@ PASSWORD = "e2e-Pass-123456"  # what RestClient.register sets
 XSS = "<img src=x onerror=alert(1)>"
 # Every wait (actions and expect): anything that crosses the server, on a busy CI machine.
 WAIT_MS = 15_000
+# The page's policy (banter/web/views.py), spelled out: images only from 'self' and data:,
+# which is why the page shows attachments as data: URLs fetched with its token.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
 
 
 def _sync_api() -> Any:
@@ -405,3 +413,172 @@ def test_access_token_is_refreshed_before_it_expires(
         e.context.close()
     finally:
         server.stop()
+
+
+def png_image(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (230, 120, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_attachments_are_uploaded_sent_and_shown(browser: Browser, page_server: LiveServer) -> None:
+    """Alice attaches an image and a text file (the file input; a dropped file shows its
+    upload progress and is removed) and sends them with a caption; Bob's page shows the
+    image's thumbnail, fetched with his token (the CSP allows images from 'self' and data:
+    only), reacts to the message, opens and downloads the files by signed links, and finds
+    the caption by search. A non-member's token gets nothing."""
+    from playwright.sync_api import expect
+
+    rest = RestClient(page_server.url)
+    alice, bob, eve = rest.register("alice"), rest.register("bob"), rest.register("eve")
+    room = rest.create_room(alice, "Photos", [bob])
+    url = page_server.url + "/"
+    assert rest.get_bytes("/").headers["content-security-policy"] == PAGE_CSP
+
+    a, b, e = (Tab(browser, page_server, name) for name in ("alice", "bob", "eve"))
+    refused: list[str] = []  # what the CSP blocked, as Chromium reports it on the console
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            refused.append(message.text)
+
+    for tab in (a, b):
+        tab.page.on("console", on_console)
+    a.login(url, alice.username, PASSWORD)
+    b.login(url, bob.username, PASSWORD)
+    for tab in (a, b):
+        expect(tab.page.locator("#conn-status")).to_have_attribute("data-state", "connected")
+        expect(tab.page.locator("#room-title")).to_have_text("Photos")
+
+    # Attach: each file uploads at once and shows as a chip above the composer, the image
+    # with its thumbnail.
+    tides = b"High tide 06:12, low tide 12:30\n"
+    files: list[FilePayload] = [
+        {"name": "harbour.png", "mimeType": "image/png", "buffer": png_image(640, 480)},
+        {"name": "tides.txt", "mimeType": "text/plain", "buffer": tides},
+    ]
+    a.page.set_input_files("#attach-input", files)
+    chips = a.page.locator("#pending-attachments .pending-attachment")
+    uploading = a.page.locator("#pending-attachments .pending-attachment.uploading")
+    expect(chips).to_have_count(2)
+    expect(uploading).to_have_count(0)
+    expect(chips.first.locator("img.attachment-image")).to_have_js_property("naturalWidth", 320)
+
+    # A file dropped on the timeline over a slow link (DevTools throttles uploads to
+    # 100 kB/s): its chip shows the progress, and removing it cancels the upload.
+    devtools = a.context.new_cdp_session(a.page)
+    devtools.send("Network.enable")
+    slow = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 100_000}
+    devtools.send("Network.emulateNetworkConditions", slow)
+    dropped = a.page.evaluate_handle(
+        """() => {
+            const data = new DataTransfer();
+            data.items.add(new File(["x".repeat(300000)], "draft.txt", { type: "text/plain" }));
+            return data;
+        }"""
+    )
+    a.page.dispatch_event("#messages-pane", "drop", {"dataTransfer": dropped})
+    expect(uploading).to_have_count(1)
+    a.page.wait_for_function(
+        """() => {
+            const bar = document.querySelector("#pending-attachments .uploading progress");
+            return bar?.value > 0 && bar.value < 1;
+        }"""
+    )
+    uploading.get_by_role("button", name="Remove draft.txt").click()
+    devtools.send("Network.emulateNetworkConditions", {**slow, "uploadThroughput": -1})
+    expect(chips).to_have_count(2)
+    expect(a.page.locator("#notice")).to_have_text("")  # cancelled is no error
+    a.page.set_input_files(
+        "#attach-input",
+        {"name": "blob.bin", "mimeType": "application/octet-stream", "buffer": b"\x00\x01\x02"},
+    )
+    expect(a.page.locator("#notice")).to_contain_text("Could not upload blob.bin: ")
+    expect(chips).to_have_count(2)
+
+    # Send with a caption: the chips go, both sides show the files under one message.
+    a.page.locator("#composer").fill("Sunset over the harbour")
+    a.page.locator("#composer").press("Enter")
+    expect(a.page.locator("#pending-attachments")).to_be_hidden()
+    sent = a.message("Sunset over the harbour")
+    expect(sent).to_have_attribute("data-id", re.compile(r"\d+"))
+    message_id = sent.get_attribute("data-id")
+    stored = rest.call("GET", f"/api/rooms/{room['id']}/messages", token=bob.access)["results"]
+    [message] = [m for m in stored if str(m["id"]) == message_id]
+    image, text = message["attachments"]
+    assert (image["name"], image["width"], text["name"]) == ("harbour.png", 640, "tides.txt")
+    assert message["messageType"] == "file"
+
+    shown = b.page.locator(f'#messages .message[data-id="{message_id}"]')
+    thumbnail = shown.locator(".attachments img.attachment-image")
+    expect(thumbnail).to_have_attribute("src", re.compile(r"^data:image/"))
+    expect(thumbnail).to_have_js_property("naturalWidth", 320)  # the thumbnail, loaded
+    chip = shown.locator(".attachments .attachment-file")
+    expect(chip).to_have_count(1)
+    expect(chip.locator(".attachment-name")).to_have_text("tides.txt")
+    expect(chip.locator(".attachment-size")).to_have_text(f"{len(tides)} B")
+    expect(sent.locator(".attachments img.attachment-image")).to_have_js_property(
+        "naturalWidth", 320
+    )
+
+    # React: the message re-renders on both sides; the image stays loaded.
+    shown.hover()
+    shown.locator('.picker button[data-emoji="🎉"]').click()
+    expect(sent.locator('.reaction[data-emoji="🎉"]')).to_have_text("🎉 1")
+    expect(shown.locator('.reaction[data-emoji="🎉"]')).to_have_attribute("aria-pressed", "true")
+    expect(thumbnail).to_have_js_property("naturalWidth", 320)
+
+    # Open and download: by signed links, which the browser uses without the tab's token.
+    with b.context.expect_page() as opened:
+        thumbnail.click()
+    viewer = opened.value
+    viewer.wait_for_load_state()
+    assert re.search(rf"/api/uploads/{image['id']}/file\?sig=", viewer.url), viewer.url
+    assert viewer.evaluate("() => document.images[0]?.naturalWidth") == 640
+    viewer.close()
+    with b.page.expect_download() as downloading:
+        chip.click()
+    download = downloading.value
+    assert download.suggested_filename == "tides.txt"
+    assert Path(download.path()).read_bytes() == tides
+
+    # Search finds the caption.
+    b.page.fill("#search", "harbour")
+    b.page.locator("#search").press("Enter")
+    hit = b.page.locator(f'#search-results .search-hit[data-id="{message_id}"]')
+    expect(hit.locator(".snippet mark")).to_have_text("harbour")
+
+    # The caption can be edited away: the files stay, with no empty text line.
+    own = a.page.locator(f'#messages .message[data-id="{message_id}"]')
+    own.hover()
+    own.locator("button.edit").click()
+    own.locator(".edit-input").fill("")
+    own.locator(".edit-input").press("Enter")
+    expect(shown.locator(".edited")).to_have_text("(edited)")
+    expect(shown.locator(".content")).to_have_count(0)
+    expect(thumbnail).to_have_js_property("naturalWidth", 320)
+
+    # Eve, logged in in her own window, is no member: her token opens none of it.
+    e.login(url, eve.username, PASSWORD)
+    expect(e.page.locator("#me-name")).to_have_text("eve")
+    statuses = e.page.evaluate(
+        """async (paths) => {
+            const token = JSON.parse(sessionStorage.getItem("banter.session")).access;
+            const statuses = [];
+            for (const path of paths) {
+                const headers = { Authorization: `Bearer ${token}` };
+                statuses.push((await fetch(path, { headers, credentials: "omit" })).status);
+            }
+            return statuses;
+        }""",
+        [image["url"], image["thumbnailUrl"], text["url"], f"/api/uploads/{image['id']}"],
+    )
+    assert all(status in (403, 404) for status in statuses), statuses
+
+    assert refused == [], refused
+    for tab in (a, b, e):
+        assert tab.errors == [] and tab.dialogs == [], (tab.name, tab.errors, tab.dialogs)
+        tab.context.close()
+    assert rest.get_bytes("/").headers["content-security-policy"] == PAGE_CSP

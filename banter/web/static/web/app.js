@@ -16,6 +16,12 @@ const TYPING_REPEAT_MS = 2_500;
 const TYPING_IDLE_MS = 3_000;
 // Hide someone's "typing" if their user-stopped-typing never arrives (e.g. we reconnected).
 const TYPING_SHOW_MS = 7_000;
+const MAX_ATTACHMENTS = 10; // per message, as the server checks
+// Loaded images are kept as data: URLs; past this many the oldest are dropped (and fetched
+// again if shown again), so a long session does not grow without bound.
+const IMAGE_CACHE_SIZE = 200;
+// The page fits thumbnails in this box (the server makes them at most 320 px a side).
+const IMAGE_BOX = { width: 320, height: 240 };
 
 const $ = (id) => document.getElementById(id);
 
@@ -42,6 +48,8 @@ const state = {
   typingSentAt: 0,
   typingIdleTimer: null,
   notifications: 0,
+  uploads: [], // files attached in the composer: {file, xhr, progress, attachment, node}
+  images: new Map(), // upload id -> Promise of a data: URL (insertion order: least recent first)
 };
 
 // ---------------------------------------------------------------------------------------
@@ -91,6 +99,12 @@ function formatLastSeen(iso) {
   return sameDay
     ? `last seen today at ${formatTime(iso)}`
     : `last seen ${when.toLocaleDateString()} ${formatTime(iso)}`;
+}
+
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
 
 function displayName(user) {
@@ -290,6 +304,7 @@ function connect() {
   socket.on("message-deleted", (event) =>
     patchMessage(event.messageId, event.roomId, {
       content: "",
+      attachments: [], // as the server's payload of a deleted message: its files are gone
       deletedAt: new Date().toISOString(),
     }),
   );
@@ -359,6 +374,9 @@ function endSession(message) {
   state.currentRoomId = null;
   state.rooms.clear();
   state.roomOrder = [];
+  // The next login in this tab may be someone else: nothing of this user's files stays.
+  clearPendingUploads({ abort: true });
+  state.images.clear();
   $("chat-view").hidden = true;
   $("session").hidden = true;
   $("login-view").hidden = false;
@@ -595,6 +613,8 @@ function patchMessage(messageId, roomId, change) {
   if (roomId !== state.currentRoomId) return;
   const entry = state.byId.get(messageId);
   if (!entry) return;
+  // A deleted message's images leave memory too (the server no longer serves them).
+  if (change.deletedAt) for (const file of entry.attachments || []) state.images.delete(file.id);
   Object.assign(entry, change);
   if (change.deletedAt) entry.editing = false;
   renderMessage(entry);
@@ -686,10 +706,13 @@ function renderMessage(entry) {
   }
 
   const parts = [meta];
+  const attachments = entry.deletedAt ? [] : entry.attachments || [];
+  if (attachments.length) parts.push(attachmentsView(entry, attachments));
   if (entry.editing) {
     parts.push(editor(entry));
-  } else {
-    // textContent: the message is shown exactly as typed, markup included.
+  } else if (entry.deletedAt || entry.content || !attachments.length) {
+    // textContent: the message is shown exactly as typed, markup included. (A file sent
+    // without a caption has no text line at all.)
     parts.push(el("div", "content", entry.deletedAt ? "message deleted" : entry.content));
   }
   if (entry.id !== undefined && !entry.pending && !entry.deletedAt) parts.push(reactionBar(entry));
@@ -758,7 +781,8 @@ function editor(entry) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const content = input.value.trim();
-    if (!content || content === entry.content) {
+    // A caption may be emptied (the files remain); a message of text alone needs its text.
+    if ((!content && !entry.attachments?.length) || content === entry.content) {
       entry.editing = false;
       return renderMessage(entry);
     }
@@ -776,7 +800,11 @@ function editor(entry) {
 async function deleteMessage(entry) {
   try {
     await call("delete-message", { messageId: entry.id });
-    patchMessage(entry.id, entry.roomId, { content: "", deletedAt: new Date().toISOString() });
+    patchMessage(entry.id, entry.roomId, {
+      content: "",
+      attachments: [],
+      deletedAt: new Date().toISOString(),
+    });
   } catch (error) {
     notice(`Could not delete: ${error.message}`);
   }
@@ -850,11 +878,13 @@ function onMessageReceived(message) {
 // ---------------------------------------------------------------------------------------
 // Sending
 
-function send(content) {
+function send(content, attachments) {
   const entry = {
     clientId: newClientId(),
     roomId: state.currentRoomId,
     content,
+    // The uploads' own answers: the optimistic copy already shows the files.
+    attachments,
     user: me(),
     pending: true,
   };
@@ -874,11 +904,9 @@ async function sendEntry(entry) {
     // message has really gone out.
     await connected();
     // A retry reuses the clientId: the server returns the stored message instead of a copy.
-    const stored = await call("send-message", {
-      roomId: entry.roomId,
-      content: entry.content,
-      clientId: entry.clientId,
-    });
+    const payload = { roomId: entry.roomId, content: entry.content, clientId: entry.clientId };
+    if (entry.attachments.length) payload.attachments = entry.attachments.map((file) => file.id);
+    const stored = await call("send-message", payload);
     upsertMessage(stored);
     renderSeenBy();
   } catch (error) {
@@ -886,6 +914,256 @@ async function sendEntry(entry) {
     entry.pending = false;
     entry.failed = error.message;
     renderMessage(entry);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Attachments: uploading from the composer
+
+function addFiles(files) {
+  if (!state.session) return;
+  for (const file of files) {
+    if (state.uploads.length >= MAX_ATTACHMENTS) {
+      notice(`At most ${MAX_ATTACHMENTS} attachments per message`);
+      break;
+    }
+    const pending = { file, xhr: null, progress: el("progress"), attachment: null, node: null };
+    pending.progress.max = 1; // no value yet: indeterminate until the first progress event
+    state.uploads.push(pending);
+    renderPendingUpload(pending);
+    upload(pending);
+  }
+  renderPendingUploads();
+}
+
+async function upload(pending) {
+  try {
+    const attachment = await uploadFile(pending);
+    // Removed while its answer was on the way (too late to abort): it stays removed.
+    if (!state.uploads.includes(pending)) return;
+    pending.attachment = attachment;
+    renderPendingUpload(pending);
+  } catch (error) {
+    if (error.code === "aborted" || !state.uploads.includes(pending)) return; // removed
+    removePendingUpload(pending);
+    notice(`Could not upload ${pending.file.name}: ${error.message}`);
+  }
+}
+
+async function uploadFile(pending) {
+  // Refresh a token about to expire first: a 401 would only come after the whole body has
+  // gone up, and the file would have to go up again.
+  if (tokenExpiry(state.session.access) < Date.now() + 30_000) await refreshTokens();
+  try {
+    return await postUpload(pending);
+  } catch (error) {
+    if (error.status !== 401 || !state.session) throw error;
+    await refreshTokens();
+    return postUpload(pending);
+  }
+}
+
+function postUpload(pending) {
+  // XMLHttpRequest, not fetch: only it reports how much of a request body has been sent.
+  // (A same-origin XHR sends cookies whatever withCredentials says; the Bearer header is
+  // still what authenticates, as the API tries it before an admin session.)
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    pending.xhr = xhr;
+    xhr.open("POST", "/api/uploads");
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("Authorization", `Bearer ${state.session.access}`);
+    xhr.responseType = "json";
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) pending.progress.value = event.loaded / event.total;
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.response);
+      else reject(new ApiError(xhr.status, xhr.response));
+    });
+    // A body over the server's limit may be cut off before any answer: then only this fires.
+    xhr.addEventListener("error", () => reject(new Error("the connection failed")));
+    xhr.addEventListener("abort", () =>
+      reject(Object.assign(new Error("cancelled"), { code: "aborted" })),
+    );
+    const form = new FormData();
+    form.append("file", pending.file);
+    xhr.send(form);
+  });
+}
+
+function renderPendingUpload(pending) {
+  const chip = pending.node || (pending.node = el("li", "pending-attachment"));
+  const done = pending.attachment !== null;
+  chip.classList.toggle("uploading", !done);
+  const parts = [];
+  if (done && pending.attachment.width !== null) parts.push(imageElement(pending.attachment));
+  parts.push(
+    el("span", "attachment-name", pending.file.name),
+    el("span", "attachment-size", formatSize(done ? pending.attachment.size : pending.file.size)),
+  );
+  if (!done) parts.push(pending.progress);
+  const remove = button("remove", "×", () => removePendingUpload(pending));
+  remove.title = `Remove ${pending.file.name}`;
+  remove.setAttribute("aria-label", remove.title);
+  parts.push(remove);
+  chip.replaceChildren(...parts);
+  if (!chip.isConnected) $("pending-attachments").append(chip);
+}
+
+function renderPendingUploads() {
+  $("pending-attachments").hidden = state.uploads.length === 0;
+}
+
+function removePendingUpload(pending) {
+  // An upload already stored stays an orphan: the server removes those after a grace time.
+  state.uploads = state.uploads.filter((other) => other !== pending);
+  pending.xhr?.abort();
+  pending.node?.remove();
+  renderPendingUploads();
+}
+
+function clearPendingUploads({ abort }) {
+  if (abort) for (const pending of state.uploads) pending.xhr?.abort();
+  state.uploads = [];
+  $("pending-attachments").replaceChildren();
+  renderPendingUploads();
+}
+
+function hasFiles(event) {
+  return event.dataTransfer?.types.includes("Files");
+}
+
+// ---------------------------------------------------------------------------------------
+// Attachments: showing them in messages
+//
+// The files need this tab's token (sessionStorage: each tab may be another user), which an
+// <img src> cannot send, and the page's CSP allows images from 'self' and data: only. So an
+// image is fetched with the header and shown as a data: URL; a click opens a signed link,
+// which needs no header, so the browser itself can show or save it.
+
+function attachmentsView(entry, attachments) {
+  // Built once per message and reused: a re-render (a reaction, read receipts) must not
+  // rebuild the images. A message's attachments never change; deleting it drops them.
+  const ids = attachments.map((file) => file.id).join(",");
+  if (entry.attachmentsNode?.dataset.ids !== ids) {
+    const box = el("div", "attachments");
+    box.dataset.ids = ids;
+    box.append(
+      ...attachments.map((file) => (file.width !== null ? imageTile(file) : fileChip(file))),
+    );
+    entry.attachmentsNode = box;
+  }
+  return entry.attachmentsNode;
+}
+
+function imageTile(attachment) {
+  const tile = button("attachment-open", undefined, () => openAttachment(attachment));
+  tile.title = `${attachment.name} (${formatSize(attachment.size)})`;
+  tile.append(imageElement(attachment));
+  return tile;
+}
+
+function imageElement(attachment) {
+  const img = el("img", "attachment-image");
+  img.alt = attachment.name;
+  img.dataset.uploadId = attachment.id;
+  // The size it will have, reserved before it loads: the timeline does not jump, and
+  // "scrolled to the bottom" stays true once the images arrive.
+  const scale = Math.min(
+    1,
+    IMAGE_BOX.width / attachment.width,
+    IMAGE_BOX.height / attachment.height,
+  );
+  img.width = Math.max(1, Math.round(attachment.width * scale));
+  img.height = Math.max(1, Math.round(attachment.height * scale));
+  imageSource(attachment).then(
+    (source) => {
+      img.src = source;
+    },
+    (error) => {
+      img.classList.add("broken");
+      img.title = `Could not load ${attachment.name}: ${error.message}`;
+    },
+  );
+  return img;
+}
+
+function imageSource(attachment) {
+  // One fetch per upload for the session: the same image in the composer, the optimistic
+  // copy and the stored message, or a room opened again, comes from memory.
+  const cached = state.images.get(attachment.id);
+  if (cached) {
+    state.images.delete(attachment.id); // re-inserted: now the most recently used
+    state.images.set(attachment.id, cached);
+    return cached;
+  }
+  const source = authorizedBlob(attachment.thumbnailUrl || attachment.url).then(imageDataUrl);
+  source.catch(() => {
+    // Forgotten on failure: the next render tries again.
+    if (state.images.get(attachment.id) === source) state.images.delete(attachment.id);
+  });
+  state.images.set(attachment.id, source);
+  for (const oldest of state.images.keys()) {
+    if (state.images.size <= IMAGE_CACHE_SIZE) break;
+    state.images.delete(oldest);
+  }
+  return source;
+}
+
+async function authorizedBlob(path) {
+  const get = () =>
+    fetch(path, {
+      headers: { Authorization: `Bearer ${state.session.access}` },
+      credentials: "omit",
+    });
+  let response = await get();
+  if (response.status === 401 && state.session) {
+    await refreshTokens();
+    response = await get();
+  }
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  return response.blob();
+}
+
+function imageDataUrl(blob) {
+  // Only images become data: URLs (the server sends nothing else for these paths).
+  if (!blob.type.startsWith("image/")) return Promise.reject(new Error("not an image"));
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.addEventListener("load", () => resolve(reader.result));
+    reader.addEventListener("error", () => reject(reader.error));
+    reader.readAsDataURL(blob);
+  });
+}
+
+function fileChip(attachment) {
+  const chip = button("attachment-file", undefined, () => openAttachment(attachment));
+  chip.title = `Download ${attachment.name}`;
+  chip.append(
+    el("span", "attachment-name", attachment.name),
+    el("span", "attachment-size", formatSize(attachment.size)),
+  );
+  return chip;
+}
+
+async function openAttachment(attachment) {
+  // Signed links expire (MEDIA_LINK_TTL): ask for a fresh one on every click.
+  try {
+    const detail = await api("GET", `/api/uploads/${attachment.id}`);
+    const link = el("a");
+    link.href = detail.link;
+    if (attachment.width !== null) {
+      link.target = "_blank"; // an image opens in a tab of its own (served inline)
+      link.rel = "noopener";
+    } else {
+      link.download = attachment.name; // other files are saved (served as attachments)
+    }
+    document.body.append(link);
+    link.click();
+    link.remove();
+  } catch (error) {
+    notice(`Could not open ${attachment.name}: ${error.message}`);
   }
 }
 
@@ -1123,10 +1401,46 @@ $("search").addEventListener("search", () => runSearch($("search").value)); // t
 $("composer-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const content = composer.value.trim();
-  if (!content || state.currentRoomId === null) return;
+  if (state.currentRoomId === null) return;
+  if (state.uploads.some((pending) => pending.attachment === null))
+    return notice("Wait for the uploads to finish, then send");
+  // With attachments the text is an optional caption.
+  const attachments = state.uploads.map((pending) => pending.attachment);
+  if (!content && !attachments.length) return;
   composer.value = "";
-  send(content);
+  clearPendingUploads({ abort: false });
+  send(content, attachments);
 });
+
+$("attach-button").addEventListener("click", () => $("attach-input").click());
+$("attach-input").addEventListener("change", (event) => {
+  addFiles([...event.target.files]);
+  event.target.value = ""; // choosing the same file again fires change again
+});
+
+// Files dropped anywhere on the room (timeline or composer) are attached.
+const dropZone = $("messages-pane").closest(".room");
+dropZone.addEventListener("dragover", (event) => {
+  if (!hasFiles(event)) return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = "copy";
+  dropZone.classList.add("dropping");
+});
+dropZone.addEventListener("dragleave", (event) => {
+  if (!dropZone.contains(event.relatedTarget)) dropZone.classList.remove("dropping");
+});
+dropZone.addEventListener("drop", (event) => {
+  if (!hasFiles(event)) return;
+  event.preventDefault();
+  dropZone.classList.remove("dropping");
+  addFiles([...event.dataTransfer.files]);
+});
+// A file dropped elsewhere would make the browser navigate to it, leaving the chat.
+for (const type of ["dragover", "drop"]) {
+  window.addEventListener(type, (event) => {
+    if (hasFiles(event)) event.preventDefault();
+  });
+}
 
 $("messages-pane").addEventListener("scroll", () => maybeMarkRead(), { passive: true });
 window.addEventListener("focus", () => maybeMarkRead());
