@@ -26,7 +26,7 @@ from django.conf import settings
 
 from banter import socket_routes
 from banter.ops import gcwatch
-from banter.ops.body_limit import limit_request_bodies
+from banter.ops.body_limit import BodyLimit, limit_request_bodies
 from banter.ops.endpoints import build_routes
 from banter.realtime import hub, lifecycle
 from banter.realtime.asgi_routing import ASGIApp, realtime_asgi
@@ -74,11 +74,12 @@ MULTIPART_OVERHEAD = 64 * 1024
 OTHER_BODY_LIMIT = 10 * 1024 * 1024
 
 
-def body_limit(path: str) -> int:
+def body_limit(path: str) -> BodyLimit:
     """The largest request body Django may read for `path`."""
     if path == UPLOADS_PATH:
-        return int(settings.BANTER["MEDIA_MAX_UPLOAD_BYTES"]) + MULTIPART_OVERHEAD
-    return OTHER_BODY_LIMIT
+        file_limit = int(settings.BANTER["MEDIA_MAX_UPLOAD_BYTES"])
+        return BodyLimit(file_limit + MULTIPART_OVERHEAD, file_limit, "file")
+    return BodyLimit(OTHER_BODY_LIMIT, OTHER_BODY_LIMIT)
 
 
 def build_application(django_app: Any) -> ASGIApp:

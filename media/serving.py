@@ -1,6 +1,8 @@
 """The bytes of an authorized download (the caller has checked who may read them):
 streamed by Django, handed to nginx (`X-Accel-Redirect`), or a redirect to a short-lived
-presigned URL of the bucket (MEDIA_STORAGE=s3)."""
+presigned URL of the bucket (MEDIA_STORAGE=s3). Thumbnails (a few kB) are streamed from the
+bucket instead: a page whose CSP allows only its own origin (ours) could not follow the
+redirect to show them."""
 
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def serve(upload: Upload, variant: Variant) -> HttpResponseBase:
     mime = content_type(upload, variant)
     inline = mime in INLINE_TYPES
     disposition = content_disposition_header(not inline, upload.name) or "attachment"
-    if settings.MEDIA_STORAGE == "s3":
+    if settings.MEDIA_STORAGE == "s3" and variant == "file":
         storage: Any = media_storage()  # django-storages' S3Storage.url takes parameters
         url = storage.url(
             name,
@@ -67,6 +69,7 @@ def serve(upload: Upload, variant: Variant) -> HttpResponseBase:
     # The bytes are the uploader's: never sniffed into HTML, never a page that runs script.
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    # Per reader (authorized): no shared cache may keep it.
-    response["Cache-Control"] = "private, max-age=3600"
+    # Per reader (authorized): no shared cache may keep it, and the reader's own asks again
+    # each time, so a deleted message's files are gone for them too.
+    response["Cache-Control"] = "private, no-cache"
     return response

@@ -9,6 +9,7 @@ a 10 GB body has filled the disk. Here a declared Content-Length over the limit 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,12 +27,22 @@ def _declared_length(scope: dict[str, Any]) -> int | None:
     return None
 
 
-async def _too_large(send: Any, limit: int) -> None:
+@dataclass(frozen=True, slots=True)
+class BodyLimit:
+    """`cutoff`: the bytes a body may have; `max_bytes` and `what`: the limit the client is
+    told about (an upload's file limit, not the file plus its multipart framing)."""
+
+    cutoff: int
+    max_bytes: int
+    what: str = "request body"
+
+
+async def _too_large(send: Any, limit: BodyLimit) -> None:
     body = orjson.dumps(
         {
             "code": "payload_too_large",
-            "message": f"The request body is larger than {limit} bytes",
-            "details": {"maxBytes": limit},
+            "message": f"The {limit.what} is larger than {limit.max_bytes} bytes",
+            "details": {"maxBytes": limit.max_bytes},
         }
     )
     await send(
@@ -44,8 +55,8 @@ async def _too_large(send: Any, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def limit_request_bodies(app: ASGIApp, limit_for: Callable[[str], int]) -> ASGIApp:
-    """`app` with every HTTP request body capped at `limit_for(path)` bytes."""
+def limit_request_bodies(app: ASGIApp, limit_for: Callable[[str], BodyLimit]) -> ASGIApp:
+    """`app` with every HTTP request body capped at `limit_for(path).cutoff` bytes."""
 
     async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -53,7 +64,7 @@ def limit_request_bodies(app: ASGIApp, limit_for: Callable[[str], int]) -> ASGIA
             return
         limit = limit_for(scope.get("path", ""))
         declared = _declared_length(scope)
-        if declared is not None and declared > limit:
+        if declared is not None and declared > limit.cutoff:
             await _too_large(send, limit)
             return
         received = 0
@@ -65,7 +76,7 @@ def limit_request_bodies(app: ASGIApp, limit_for: Callable[[str], int]) -> ASGIA
             message: dict[str, Any] = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
+                if received > limit.cutoff:
                     # Django takes a disconnect while reading the body as an aborted request
                     # and answers nothing: the 413 goes out below.
                     exceeded = True

@@ -3,10 +3,12 @@ bucket (signed locally by boto3: no cloud is contacted)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.http import FileResponse
 
 from banter.accounts.models import User
 from media.models import Upload
@@ -58,3 +60,27 @@ def test_a_download_is_a_redirect_to_a_short_lived_presigned_url(user_factory: A
     assert query["X-Amz-Expires"] == ["300"] and "X-Amz-Signature" in query
     assert query["response-content-type"] == ["application/pdf"]
     assert query["response-content-disposition"][0].startswith("attachment")
+
+
+def test_a_thumbnail_is_streamed_not_redirected(
+    settings: Any, user_factory: Any, media_root: Any
+) -> None:
+    """Pages that allow only their own origin (CSP) cannot follow a redirect to the bucket:
+    thumbnails come through the app even with MEDIA_STORAGE=s3 (the storage here is local)."""
+    settings.MEDIA_STORAGE = "s3"
+    (media_root / "t.thumb.jpg").write_bytes(b"thumb-bytes")
+    upload = Upload.objects.create(
+        owner=user_factory(),
+        file="f.jpg",
+        thumbnail="t.thumb.jpg",
+        name="f.jpg",
+        mime_type="image/jpeg",
+        size=10,
+        width=1,
+        height=1,
+    )
+    response = serve(upload, "thumbnail")
+
+    assert isinstance(response, FileResponse)
+    assert b"".join(cast(Iterable[bytes], response.streaming_content)) == b"thumb-bytes"
+    assert response["Cache-Control"] == "private, no-cache"

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from banter.ops.body_limit import limit_request_bodies
+from banter.ops.body_limit import BodyLimit, limit_request_bodies
 from banter.wiring import MULTIPART_OVERHEAD, OTHER_BODY_LIMIT, body_limit
 
 
@@ -59,7 +59,9 @@ async def run(
 
 async def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
     inner = Recorder()
-    sent, handed = await run(limit_request_bodies(inner, lambda path: 100), [b"x" * 10], 10_000)
+    sent, handed = await run(
+        limit_request_bodies(inner, lambda path: BodyLimit(100, 100)), [b"x" * 10], 10_000
+    )
 
     assert not inner.called and handed == 0
     assert sent[0]["status"] == 413
@@ -74,7 +76,9 @@ async def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
 async def test_a_body_that_grows_past_the_limit_is_cut_off() -> None:
     inner = Recorder()
     chunks = [b"x" * 60] * 10  # chunked: no length declared
-    sent, handed = await run(limit_request_bodies(inner, lambda path: 100), chunks, None)
+    sent, handed = await run(
+        limit_request_bodies(inner, lambda path: BodyLimit(100, 100)), chunks, None
+    )
 
     assert inner.called and len(inner.read) == 60 and handed == 2
     assert [message.get("status") for message in sent[:1]] == [413]
@@ -82,11 +86,21 @@ async def test_a_body_that_grows_past_the_limit_is_cut_off() -> None:
 
 async def test_a_body_within_the_limit_passes() -> None:
     inner = Recorder()
-    sent, _ = await run(limit_request_bodies(inner, lambda path: 100), [b"x" * 50, b"y" * 50], 100)
+    sent, _ = await run(
+        limit_request_bodies(inner, lambda path: BodyLimit(100, 100)), [b"x" * 50, b"y" * 50], 100
+    )
     assert inner.read == b"x" * 50 + b"y" * 50 and sent[0]["status"] == 200
 
 
 def test_uploads_get_the_upload_limit_and_the_rest_a_fixed_one(settings: Any) -> None:
     settings.BANTER = {**settings.BANTER, "MEDIA_MAX_UPLOAD_BYTES": 1000}
-    assert body_limit("/api/uploads") == 1000 + MULTIPART_OVERHEAD
-    assert body_limit("/api/rooms") == OTHER_BODY_LIMIT
+    assert body_limit("/api/uploads") == BodyLimit(1000 + MULTIPART_OVERHEAD, 1000, "file")
+    assert body_limit("/api/rooms") == BodyLimit(OTHER_BODY_LIMIT, OTHER_BODY_LIMIT)
+
+
+async def test_an_upload_is_told_the_file_limit_not_the_framing_allowance() -> None:
+    limit = BodyLimit(1000 + MULTIPART_OVERHEAD, 1000, "file")
+    sent, _ = await run(limit_request_bodies(Recorder(), lambda path: limit), [b""], 10**9)
+    body = orjson.loads(sent[1]["body"])
+    assert body["message"] == "The file is larger than 1000 bytes"
+    assert body["details"] == {"maxBytes": 1000}
