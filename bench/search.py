@@ -148,7 +148,7 @@ def main() -> int:
             call_command("migrate", verbosity=0)
             _seed(args.messages, words)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_size_pretty(pg_relation_size('chat_message_search'))")
+            cursor.execute("SELECT pg_size_pretty(pg_relation_size('chat_message_search_room'))")
             print("GIN index size:", cursor.fetchone()[0])
 
         rng = random.Random(11)
