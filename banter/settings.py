@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "banter.ops",
     "chat",
     "media",
+    "push",
     "calls",
     "presence",
     "banter.web",

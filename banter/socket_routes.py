@@ -30,6 +30,7 @@ from media.sweeper import run_upload_sweeper
 from presence import inbound as presence_in
 from presence.handlers import PresenceHandlers
 from presence.live import PresenceService
+from push.delivery import run_push_delivery
 
 # The live (ephemeral) services, one of each per process: their state (timers, coalescing)
 # lives on these objects, and every handler and hook below uses these same instances.
@@ -107,4 +108,5 @@ BACKGROUND = [
     PRESENCE.run_online_reconciler,
     run_room_event_pruner,
     run_upload_sweeper,
+    run_push_delivery,
 ]

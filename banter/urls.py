@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/", include("banter.accounts.urls")),
     path("api/", include("chat.urls")),
     path("api/", include("media.urls")),
+    path("api/", include("push.urls")),
     path("api/", include("calls.urls")),
     path("api/", include("banter.notifications.urls")),
     path("", include("banter.web.urls")),

@@ -44,6 +44,12 @@ from chat.attachments import (
 from chat.models import Membership, Message, Room, RoomEvent
 from chat.validation import check_client_id, clean_content
 from media.payloads import AttachmentPayload
+from push.outbox import (
+    MEMBER_DEVICES_SQL,
+    MemberDevices,
+    member_devices_of,
+    record_message_pushes,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +139,13 @@ def _write_batch(requests: list[SendRequest], results: list[SendResult | None]) 
     events = store.insert(messages, snapshot)
     for send, message in zip(pending, messages, strict=True):
         claim(message, send.upload_ids)  # a clash rolls the batch back: each send alone
+    mentioned: dict[int, list[int]] = {}
     for send, message, event in zip(pending, messages, events, strict=True):
         services.broadcast_recorded(event, seq=message.seq)
-        services.notify_mentions(message)
+        mentioned[message.pk] = services.notify_mentions(message)
         results[send.index] = (message, True)
+    # In this transaction: the pushes commit with the messages, or not at all.
+    record_message_pushes(messages, mentioned, snapshot.devices)
     _resolve_repeats(requests, results)
 
 
@@ -330,6 +339,8 @@ class _Snapshot:
     reply_rooms: dict[int, int]  # replied-to message id -> its room
     stored: dict[tuple[int, str], int]  # (sender_id, client_id) -> stored message id
     message_ids: list[int] = field(default_factory=list)  # pre-allocated (PostgreSQL)
+    # The rooms' members' push devices, when read with the rest (PostgreSQL).
+    devices: MemberDevices | None = None
 
 
 class _OrmStore:
@@ -417,11 +428,13 @@ class _PostgresStore:
             "WHERE room_id = ANY(%s) AND user_id = ANY(%s)",
             f"SELECT nextval(pg_get_serial_sequence('{Message._meta.db_table}', 'id')) "
             "FROM generate_series(1, %s)",
+            MEMBER_DEVICES_SQL,
         ]
         params: list[Any] = [
             sorted({send.room_id for send in pending}),
             sorted({int(send.sender.pk) for send in pending}),
             len(pending),
+            sorted({send.room_id for send in pending}),
         ]
         if keyed:
             sql.append(
@@ -440,6 +453,8 @@ class _PostgresStore:
             members = {(int(u), int(r)) for u, r in cursor.fetchall()}
             cursor.nextset()
             message_ids = [int(row[0]) for row in cursor.fetchall()]
+            cursor.nextset()
+            devices = member_devices_of(cursor.fetchall())
             stored: dict[tuple[int, str], int] = {}
             if keyed:
                 cursor.nextset()
@@ -448,7 +463,7 @@ class _PostgresStore:
             if reply_ids:
                 cursor.nextset()
                 reply_rooms = {int(m): int(r) for m, r in cursor.fetchall()}
-        return _Snapshot(members, reply_rooms, stored, message_ids)
+        return _Snapshot(members, reply_rooms, stored, message_ids, devices)
 
     def bump_seqs(self, counts: dict[int, int]) -> dict[int, int]:
         room_ids = sorted(counts)

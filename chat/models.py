@@ -73,6 +73,9 @@ class Membership(models.Model):
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     read_at = models.DateTimeField(null=True, blank=True)
+    # No push for this room's messages (mentions still push): PATCH
+    # /api/rooms/{id}/notifications.
+    muted = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -33,6 +33,7 @@ from chat.attachments import check_attachment_ids, claim, lock_for_send, message
 from chat.models import Membership, Message, Room, RoomEvent
 from chat.selectors import membership_get, read_target
 from chat.validation import check_client_id, clean_content, clean_room_name
+from push.outbox import record_message_pushes
 
 # "system" messages are written by the server, never accepted from a client.
 CLIENT_MESSAGE_TYPES: tuple[str, ...] = (
@@ -268,7 +269,7 @@ def message_send(
     record_room_event(
         room_id, payloads.MESSAGE_RECEIVED, payloads.message_payload(message), seq=message.seq
     )
-    notify_mentions(message)
+    record_message_pushes([message], {message.pk: notify_mentions(message)})
     return message, True
 
 
@@ -421,13 +422,14 @@ def broadcast_recorded(record: RoomEvent, *, seq: int | None = None) -> None:
     )
 
 
-def notify_mentions(message: Message) -> None:
-    """A `mention` notification for each room member named as @username (not the sender)."""
+def notify_mentions(message: Message) -> list[int]:
+    """A `mention` notification for each room member named as @username (not the sender);
+    returns their ids."""
     names = {match.group(1) for match in _MENTION.finditer(message.content)}
     names.discard(message.sender.username)
     if not names:
-        return
-    mentioned = (
+        return []
+    mentioned = list(
         Membership.objects.filter(room_id=message.room_id, user__username__in=list(names))
         .order_by("user_id")
         .values_list("user_id", flat=True)[:MAX_MENTIONS_PER_MESSAGE]
@@ -443,6 +445,7 @@ def notify_mentions(message: Message) -> None:
                 "from": user_payload(message.sender),
             },
         )
+    return mentioned
 
 
 def _next_seq(room_id: int) -> int:

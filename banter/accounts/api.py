@@ -135,6 +135,8 @@ class MeApi(APIView):
             display_name=data.get("display_name"),
             avatar_url=data.get("avatar_url"),
             email=data.get("email"),
+            do_not_disturb=data.get("do_not_disturb"),
+            push_previews=data.get("push_previews"),
         )
         return Response(user_private_payload(user))
 

@@ -28,6 +28,10 @@ class User(AbstractUser):
     # a "valid after" time: `iat` has whole seconds, so a time cannot tell a token issued
     # just before a logout from one issued just after it in the same second.
     token_generation = models.PositiveIntegerField(default=0, editable=False)
+    # Push notifications (push/): none while on; without previews a push says only
+    # "New message", never who wrote what.
+    do_not_disturb = models.BooleanField(default=False)
+    push_previews = models.BooleanField(default=True)
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

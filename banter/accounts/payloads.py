@@ -25,6 +25,8 @@ class UserPublicPayload(UserSummaryPayload):
 class UserPrivatePayload(UserPublicPayload):
     email: str
     dateJoined: str
+    doNotDisturb: bool
+    pushPreviews: bool
 
 
 def user_summary_payload(user: User) -> UserSummaryPayload:
@@ -55,4 +57,6 @@ def user_private_payload(user: User) -> UserPrivatePayload:
         **user_public_payload(user),
         "email": user.email,
         "dateJoined": iso_utc(user.date_joined),
+        "doNotDisturb": user.do_not_disturb,
+        "pushPreviews": user.push_previews,
     }

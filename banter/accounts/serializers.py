@@ -42,6 +42,14 @@ class ProfileUpdateInputSerializer(serializers.Serializer):
         source="avatar_url", max_length=500, required=False, allow_blank=True
     )
     email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    doNotDisturb = serializers.BooleanField(
+        source="do_not_disturb", required=False, help_text="No push notifications while on"
+    )
+    pushPreviews = serializers.BooleanField(
+        source="push_previews",
+        required=False,
+        help_text="Off: pushes say only 'New message', never who wrote what",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # Silently ignoring {"username": ...} would let a client believe it changed it.
@@ -72,6 +80,8 @@ class UserPublicSerializer(UserSummarySerializer):
 class UserPrivateSerializer(UserPublicSerializer):
     email = serializers.CharField()
     dateJoined = serializers.DateTimeField()
+    doNotDisturb = serializers.BooleanField()
+    pushPreviews = serializers.BooleanField()
 
 
 class TokenPairSerializer(serializers.Serializer):

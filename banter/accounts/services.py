@@ -145,9 +145,15 @@ def user_profile_update(
     display_name: str | None = None,
     avatar_url: str | None = None,
     email: str | None = None,
+    do_not_disturb: bool | None = None,
+    push_previews: bool | None = None,
 ) -> User:
     """Change the given profile fields (None = leave as is); empty strings clear them."""
     changes: dict[str, Any] = {}
+    if do_not_disturb is not None:
+        changes["do_not_disturb"] = bool(do_not_disturb)
+    if push_previews is not None:
+        changes["push_previews"] = bool(push_previews)
     if display_name is not None:
         changes["display_name"] = _display_name_clean(display_name)
     if avatar_url is not None:

@@ -45,6 +45,7 @@ CONNECTIONS = "Connections (Engine.IO / Socket.IO)"
 RATES = "Rate limits"
 DOMAINS = "Chat, presence and calls"
 MEDIA = "Attachments (uploads)"
+PUSH = "Push notifications"
 OPERATIONS = "Cluster and operations"
 # Group title -> the README's line under it.
 GROUPS = {
@@ -56,6 +57,8 @@ GROUPS = {
     DOMAINS: "",
     MEDIA: "Uploads are stored through Django's storage API and served only to the uploader "
     'and the members of the room of their message (docs/api.md "Attachments").',
+    PUSH: "Pushes to offline devices come from a durable outbox (docs/operations.md "
+    '"Push notifications").',
     OPERATIONS: "",
 }
 
@@ -418,6 +421,28 @@ class Config:
         900.0,
         "lifetime of the signed download links `GET /api/uploads/{id}` hands out, seconds",
         MEDIA,
+    )
+
+    # --- Push notifications
+    # Raw P-256 keys, base64url, as browsers and py-vapid use them (`manage.py vapid_keys`
+    # makes a pair). Unset: Web Push is off (registration says so).
+    VAPID_PUBLIC_KEY: str = knob("", "Web Push: the VAPID public key (base64url)", PUSH)
+    VAPID_PRIVATE_KEY: str = knob("", "Web Push: the VAPID private key (base64url)", PUSH)
+    VAPID_SUBJECT: str = knob(
+        "", "Web Push: a `mailto:` or `https:` contact for the push services", PUSH
+    )
+    PUSH_MAX_DEVICES: int = knob(10, "push devices one user may register", PUSH)
+    PUSH_TTL: float = knob(
+        86400.0, "a push still undelivered after this many seconds is dropped", PUSH
+    )
+    PUSH_INTERVAL: float = knob(
+        1.0, "how often each instance looks for pushes that are due, seconds", PUSH
+    )
+    # Empty: any https host whose addresses are all public (never the server's own network).
+    PUSH_ALLOWED_HOSTS: Names = knob(
+        (),
+        "push service hosts Web Push endpoints may name (empty: any public https host)",
+        PUSH,
     )
 
     # --- Cluster and operations

@@ -15,7 +15,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -195,6 +195,29 @@ SESSIONS_REFUSED = Counter(
 SLOW_READER_DISCONNECTS = Counter(
     "banter_slow_reader_disconnects",
     "Connections closed because their unsent output exceeded the per-connection cap.",
+    registry=REGISTRY,
+)
+PUSHES_QUEUED = Counter(
+    "banter_pushes_queued",
+    "Pushes written to the outbox (a newer message replacing a pending one counts again).",
+    registry=REGISTRY,
+)
+PUSHES = Counter(
+    "banter_pushes",
+    "Pushes settled by outcome: sent, skipped (online, read, do not disturb), retried, "
+    "failed, expired, gone (device removed).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+PUSH_BACKLOG = Gauge(
+    "banter_push_backlog",
+    "Pushes due and not yet settled, as the last delivery round of this process found them.",
+    registry=REGISTRY,
+)
+PUSH_DELIVERY_SECONDS = Histogram(
+    "banter_push_delivery_seconds",
+    "From the message to the push service's acceptance (the presence grace included).",
+    buckets=(1, 2.5, 5, 7.5, 10, 15, 30, 60, 300, 900, 3600),
     registry=REGISTRY,
 )
 

@@ -300,6 +300,8 @@ class TestMe:
             "lastSeen": None,
             "email": "bob@example.com",
             "dateJoined": body["dateJoined"],
+            "doNotDisturb": False,
+            "pushPreviews": True,
         }
         assert body["dateJoined"].endswith("Z")
 

@@ -17,8 +17,9 @@ from chat.models import Room
 
 pytestmark = pytest.mark.django_db
 
-# Savepoint, membership check, seq savepoint, seq bump, insert, release, room event, release.
-SEND = 8
+# Savepoint, membership check, seq savepoint, seq bump, insert, release, room event, the
+# members' push devices (push/outbox.py), release.
+SEND = 9
 # The above up to the insert, which clashes: rollback, release, the stored message, release.
 SEND_RETRY = 9
 # Savepoint, room, membership, release.
