@@ -31,6 +31,8 @@ from banter.realtime.broadcast import broadcast_on_commit, user_group
 from calls import payloads
 from calls.models import CallLog
 from chat.models import Membership
+from push.models import PushOutbox
+from push.outbox import record_call_push
 
 Status = CallLog.Status
 ACTIVE = (Status.RINGING, Status.ANSWERED)
@@ -84,6 +86,8 @@ def call_initiate(*, caller: User, receiver_id: int, call_type: str, device: str
     )
     payload = payloads.call_payload(call)
     broadcast_on_commit(user_group(receiver_id), payloads.CALL_INCOMING, payload)
+    # In this transaction: the receiver's devices ring too when no socket of theirs is open.
+    record_call_push(call, PushOutbox.Kind.CALL_INCOMING)
     return call
 
 
@@ -288,6 +292,7 @@ def _miss(call: CallLog) -> bool:
         kind=Notification.Kind.MISSED_CALL,
         payload={"callId": call.pk, "callType": call.call_type, "from": payload["caller"]},
     )
+    record_call_push(call, PushOutbox.Kind.MISSED_CALL)  # replaces the ring, if still pending
     return True
 
 

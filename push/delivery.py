@@ -35,6 +35,9 @@ from push.payloads import push_payload
 
 logger = logging.getLogger("banter.push")
 
+# Pushes a user wants at once (a phone wakes for them); the rest may wait for the device's
+# next wake-up (RFC 8030 Urgency).
+URGENT = frozenset({"mention", "call_incoming"})
 BATCH = 50
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = 600.0
@@ -94,7 +97,7 @@ async def deliver_due(session: aiohttp.ClientSession, limit: int = BATCH) -> int
                     claim.subscription,
                     claim.payload,
                     ttl=max(0, int((claim.expires_at - timezone.now()).total_seconds())),
-                    urgency="high" if claim.payload["type"] == "mention" else "normal",
+                    urgency="high" if claim.payload["type"] in URGENT else "normal",
                     topic=_topic(claim.collapse_key),
                 )
                 await run_sync(settle, claim, result)

@@ -55,14 +55,18 @@ class PushOutbox(models.Model):
     class Kind(models.TextChoices):
         MESSAGE = "message"
         MENTION = "mention"
+        CALL_INCOMING = "call_incoming"
+        MISSED_CALL = "missed_call"
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="outbox")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    # "room:<id>": at most one pending row per device and key (the newer message replaces).
+    # "room:<id>" or "call:<id>": at most one pending row per device and key (the newer
+    # message replaces; a missed call replaces its ring).
     collapse_key = models.CharField(max_length=64)
-    room_id = models.BigIntegerField()
-    message_id = models.BigIntegerField()
+    room_id = models.BigIntegerField(null=True, blank=True)
+    message_id = models.BigIntegerField(null=True, blank=True)
+    call_id = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
     # Not before: a recipient who is back within the presence grace is not pushed.

@@ -10,7 +10,7 @@ no member has a device (the common case costs that one indexed read per batch).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -18,18 +18,21 @@ from django.db import connection
 from django.utils import timezone
 
 from banter.core import metrics
-from push.models import PushOutbox
+from push.models import Device, PushOutbox
 
 if TYPE_CHECKING:
+    from calls.models import CallLog
     from chat.models import Message
 
+_COLUMNS = 14
 _UPSERT = (
     "INSERT INTO {table} (device_id, user_id, kind, collapse_key, room_id, message_id, "
-    "status, created_at, due_at, expires_at, attempts, version, last_error) VALUES {rows} "
+    "call_id, status, created_at, due_at, expires_at, attempts, version, last_error) "
+    "VALUES {rows} "
     # One pending row per device and room: the newer message replaces the older one's, and
     # a mention stays a mention (it pushes even in a muted room).
     "ON CONFLICT (device_id, collapse_key) WHERE status = 'pending' DO UPDATE SET "
-    "message_id = excluded.message_id, "
+    "message_id = excluded.message_id, call_id = excluded.call_id, "
     "kind = CASE WHEN {table}.kind = 'mention' THEN 'mention' ELSE excluded.kind END, "
     "due_at = excluded.due_at, expires_at = excluded.expires_at, attempts = 0, "
     "version = {table}.version + 1, leased_until = NULL"
@@ -83,30 +86,84 @@ def record_message_pushes(
             earlier = latest.get(key)
             if earlier is not None and earlier[2] == PushOutbox.Kind.MENTION:
                 kind = PushOutbox.Kind.MENTION
-            latest[key] = [
+            latest[key] = _row(
+                device_id, user_id, kind, collapse_key(message.room_id), now, due, expires,
+                room_id=message.room_id, message_id=message.pk,
+            )  # fmt: skip
+    return _upsert(list(latest.values()))
+
+
+def record_call_push(call: CallLog, kind: str) -> int:
+    """Queue `kind` (call_incoming: high priority, lives while the call rings; missed_call)
+    to the receiver's devices, due at once, in the call change's transaction."""
+    devices = list(Device.objects.filter(user_id=call.receiver_id).values_list("pk", flat=True))
+    if not devices:
+        return 0
+    now = timezone.now()
+    lifetime = (
+        float(settings.BANTER["CALL_RING_TIMEOUT"])
+        if kind == PushOutbox.Kind.CALL_INCOMING
+        else float(settings.BANTER["PUSH_TTL"])
+    )
+    expires = now + timedelta(seconds=lifetime)
+    return _upsert(
+        [
+            _row(
                 device_id,
-                user_id,
-                str(kind),
-                collapse_key(message.room_id),
-                message.room_id,
-                message.pk,
-                PushOutbox.Status.PENDING.value,
+                call.receiver_id,
+                kind,
+                f"call:{call.pk}",
                 now,
-                due,
+                now,
                 expires,
-                0,
-                1,
-                "",
-            ]
-    if not latest:
+                call_id=call.pk,
+            )
+            for device_id in devices
+        ]
+    )
+
+
+def _row(
+    device_id: int,
+    user_id: int,
+    kind: str,
+    key: str,
+    now: datetime,
+    due: datetime,
+    expires: datetime,
+    *,
+    room_id: int | None = None,
+    message_id: int | None = None,
+    call_id: int | None = None,
+) -> list[Any]:
+    return [
+        device_id,
+        user_id,
+        str(kind),
+        key,
+        room_id,
+        message_id,
+        call_id,
+        PushOutbox.Status.PENDING.value,
+        now,
+        due,
+        expires,
+        0,
+        1,
+        "",
+    ]
+
+
+def _upsert(rows: list[list[Any]]) -> int:
+    if not rows:
         return 0
     table = connection.ops.quote_name(PushOutbox._meta.db_table)
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * 13) + ")"] * len(latest))
-    params = [value for row in latest.values() for value in row]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * _COLUMNS) + ")"] * len(rows))
+    params = [value for row in rows for value in row]
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT.format(table=table, rows=placeholders), params)
-    metrics.PUSHES_QUEUED.inc(len(latest))
-    return len(latest)
+    metrics.PUSHES_QUEUED.inc(len(rows))
+    return len(rows)
 
 
 def member_devices(room_ids: set[int]) -> MemberDevices:

@@ -1,4 +1,4 @@
-"""What a push says: `{type, roomId, messageId, title, body, badge}` (docs/api.md), built
+"""What a push says: `{type, roomId?, messageId?, callId?, title, body, badge}` (docs/api.md), built
 when it is sent (not when queued), so it shows the message as it is then and skips one that
 was read or deleted meanwhile."""
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import connection
 
+from calls.models import CallLog
 from chat.models import Membership, Message
 from push.models import PushOutbox
 
@@ -21,6 +22,10 @@ def push_payload(row: PushOutbox) -> tuple[dict[str, Any] | None, str]:
     user = row.user
     if user.do_not_disturb:
         return None, "do not disturb"
+    if row.call_id is not None:
+        return _call_payload(row, row.call_id)
+    if row.message_id is None or row.room_id is None:
+        return None, "deleted"
     message = Message.objects.select_related("sender", "room").filter(pk=row.message_id).first()
     if message is None or message.deleted_at is not None:
         return None, "deleted"
@@ -47,6 +52,27 @@ def push_payload(row: PushOutbox) -> tuple[dict[str, Any] | None, str]:
         payload["title"] = sender if room.is_direct else f"{sender} in {room.name or 'a group'}"
         payload["body"] = _preview(message)
     return payload, ""
+
+
+def _call_payload(row: PushOutbox, call_id: int) -> tuple[dict[str, Any] | None, str]:
+    call = CallLog.objects.select_related("caller").filter(pk=call_id).first()
+    if call is None:
+        return None, "deleted"
+    if row.kind == PushOutbox.Kind.CALL_INCOMING and call.status != CallLog.Status.RINGING:
+        return None, "no longer ringing"
+    caller = call.caller.public_name if row.user.push_previews else "Someone"
+    title = (
+        f"{caller} is calling"
+        if row.kind == PushOutbox.Kind.CALL_INCOMING
+        else f"Missed call from {caller}"
+    )
+    return {
+        "type": row.kind,
+        "callId": call.pk,
+        "title": title,
+        "body": "Video call" if call.call_type == CallLog.CallType.VIDEO else "Voice call",
+        "badge": unread_total(row.user_id),
+    }, ""
 
 
 def _preview(message: Message) -> str:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from banter.accounts.models import User
 from banter.core.state import get_state_store
 from banter.realtime.dispatch import run_sync
+from calls import services as call_services
 from chat import services
 from chat.message_batch import SendRequest, message_send_batch
 from chat.models import Membership, Room
@@ -260,3 +261,43 @@ async def test_a_crash_after_sending_repeats_the_push_once(
     assert await deliver(session) == 0
     assert len(push_service.received("bob")) == 2
     assert (await run_sync(PushOutbox.objects.get)).status == "sent"
+
+
+async def test_an_incoming_call_rings_the_device_and_a_missed_one_replaces_it(
+    world: World, push_service: PushService, session: aiohttp.ClientSession
+) -> None:
+    call = await run_sync(
+        call_services.call_initiate, caller=world.alice, receiver_id=world.bob.pk, call_type="video"
+    )
+    await deliver(session)
+    (ring,) = push_service.received("bob")
+    assert ring.headers["urgency"] == "high"
+    assert ring.headers["topic"] == f"call-{call.pk}"
+    assert 0 < (ring.ttl or 0) <= 60  # lives while the call rings (CALL_RING_TIMEOUT)
+    payload = ring.decrypt(world.subscriber)
+    assert payload == {
+        "type": "call_incoming",
+        "callId": call.pk,
+        "title": "Alice is calling",
+        "body": "Video call",
+        "badge": 0,
+    }
+
+    later = timezone.now() + timedelta(seconds=61)
+    assert [c.pk for c in await run_sync(call_services.calls_sweep, now=later)] == [call.pk]
+    await deliver(session)
+    missed = push_service.received("bob")[1].decrypt(world.subscriber)
+    assert (missed["type"], missed["title"]) == ("missed_call", "Missed call from Alice")
+
+
+async def test_a_ring_no_longer_ringing_is_skipped(
+    world: World, push_service: PushService, session: aiohttp.ClientSession
+) -> None:
+    call = await run_sync(
+        call_services.call_initiate, caller=world.alice, receiver_id=world.bob.pk, call_type="audio"
+    )
+    await run_sync(call_services.call_cancel, user=world.alice, call_id=call.pk)
+    await deliver(session)
+    assert push_service.received() == []
+    row = await run_sync(PushOutbox.objects.get)
+    assert (row.status, row.last_error) == ("skipped", "no longer ringing")
