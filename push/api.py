@@ -21,10 +21,14 @@ from push.models import Device
 
 
 class DeviceInputSerializer(serializers.Serializer):
-    kind = serializers.CharField(help_text="webpush")
+    kind = serializers.CharField(help_text="webpush, fcm or apns")
     subscription = serializers.JSONField(
-        help_text="The browser's PushSubscription.toJSON(): {endpoint, keys: {p256dh, auth}}"
+        required=False,
+        help_text="webpush: the browser's PushSubscription.toJSON(): {endpoint, keys}",
     )
+    token = serializers.CharField(required=False, help_text="fcm / apns: the device token")
+    topic = serializers.CharField(required=False, help_text="apns: the app's bundle id")
+    sandbox = serializers.BooleanField(required=False, help_text="apns: a development token")
 
 
 class DeviceOutputSerializer(serializers.Serializer):
@@ -73,9 +77,7 @@ class DeviceListApi(APIView):
     def post(self, request: Request) -> Response:
         body = request.data if isinstance(request.data, dict) else {}
         device, created = services.device_register(
-            user=cast(User, request.user),
-            kind=body.get("kind"),
-            subscription=body.get("subscription"),
+            user=cast(User, request.user), kind=body.get("kind"), fields=body
         )
         return Response(device_payload(device), status=201 if created else 200)
 

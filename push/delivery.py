@@ -29,9 +29,10 @@ from django.utils import timezone
 from banter.core import metrics
 from banter.core.state import get_state_store
 from banter.realtime.dispatch import run_sync
-from push import webpush
 from push.models import Device, PushOutbox
 from push.payloads import push_payload
+from push.senders import any_configured, sender_for
+from push.targets import Push, PushResult, Target
 
 logger = logging.getLogger("banter.push")
 
@@ -52,13 +53,22 @@ class Claim:
     version: int
     user_id: int
     device_id: int
-    subscription: dict[str, Any]
+    target: Target
     collapse_key: str
     created_at: datetime
     expires_at: datetime
     attempts: int
     payload: dict[str, Any] | None  # None: nothing to send (read, deleted, do not disturb)
     skip_reason: str = ""
+
+    def push(self) -> Push:
+        assert self.payload is not None
+        return Push(
+            payload=self.payload,
+            ttl=max(0, int((self.expires_at - timezone.now()).total_seconds())),
+            urgent=self.payload["type"] in URGENT,
+            collapse_key=self.collapse_key,
+        )
 
 
 async def run_push_delivery() -> None:
@@ -67,7 +77,7 @@ async def run_push_delivery() -> None:
     async with aiohttp.ClientSession() as session:
         while True:
             try:
-                if webpush.configured():
+                if any_configured():
                     while await deliver_due(session) == BATCH:
                         pass  # a backlog: the next batch at once
             except asyncio.CancelledError:
@@ -92,23 +102,15 @@ async def deliver_due(session: aiohttp.ClientSession, limit: int = BATCH) -> int
             elif await store.connection_count(claim.user_id):
                 await run_sync(settle_skipped, claim, "online")
             else:
-                result = await webpush.send(
-                    session,
-                    claim.subscription,
-                    claim.payload,
-                    ttl=max(0, int((claim.expires_at - timezone.now()).total_seconds())),
-                    urgency="high" if claim.payload["type"] in URGENT else "normal",
-                    topic=_topic(claim.collapse_key),
-                )
+                sender = sender_for(claim.target.kind)
+                if sender is None or not sender.configured():
+                    result = PushResult("failed", detail=f"{claim.target.kind} is not configured")
+                else:
+                    result = await sender.send(session, claim.target, claim.push())
                 await run_sync(settle, claim, result)
 
     await asyncio.gather(*(one(claim) for claim in claims))
     return len(claims)
-
-
-def _topic(collapse_key: str) -> str:
-    # RFC 8030 Topic: at most 32 characters of the URL-safe base64 alphabet.
-    return collapse_key.replace(":", "-")[:32]
 
 
 def claim_due(limit: int) -> list[Claim]:
@@ -135,19 +137,27 @@ def claim_due(limit: int) -> list[Claim]:
         return [_claim(row) for row in live]
 
 
+def target_of(device: Device) -> Target:
+    return Target(
+        kind=device.kind,
+        endpoint=device.endpoint,
+        p256dh=device.p256dh,
+        auth=device.auth,
+        token=device.token,
+        topic=device.topic,
+        sandbox=device.sandbox,
+    )
+
+
 def _claim(row: PushOutbox) -> Claim:
     device = row.device
-    subscription = {
-        "endpoint": device.endpoint,
-        "keys": {"p256dh": device.p256dh, "auth": device.auth},
-    }
     payload, reason = push_payload(row)
     return Claim(
         id=row.pk,
         version=row.version,
         user_id=row.user_id,
         device_id=device.pk,
-        subscription=subscription,
+        target=target_of(device),
         collapse_key=row.collapse_key,
         created_at=row.created_at,
         expires_at=row.expires_at,
@@ -169,7 +179,7 @@ def settle_skipped(claim: Claim, reason: str) -> None:
         _release(claim)
 
 
-def settle(claim: Claim, result: webpush.PushResult) -> None:
+def settle(claim: Claim, result: PushResult) -> None:
     now = timezone.now()
     if result.outcome == "sent":
         if _mine(claim).update(status=PushOutbox.Status.SENT, sent_at=now, leased_until=None):
@@ -206,5 +216,5 @@ def _release(claim: Claim) -> None:
     PushOutbox.objects.filter(pk=claim.id).update(leased_until=None)
 
 
-def _error(result: webpush.PushResult) -> str:
+def _error(result: PushResult) -> str:
     return f"{result.status or '-'} {result.detail}"[:300]

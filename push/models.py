@@ -19,23 +19,38 @@ from django.utils import timezone
 class Device(models.Model):
     class Kind(models.TextChoices):
         WEBPUSH = "webpush", "Web Push"
+        FCM = "fcm", "Firebase Cloud Messaging"
+        APNS = "apns", "Apple Push Notification service"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_devices"
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    # The push service's URL for this browser (Web Push): unique, so registering it again
-    # (another user on the same browser) moves it.
-    endpoint = models.URLField(max_length=1000)
-    # The subscription's keys (base64url): p256dh encrypts the payload, auth salts it.
-    p256dh = models.CharField(max_length=200)
-    auth = models.CharField(max_length=100)
+    # Web Push: the push service's URL for this browser, and the subscription's keys
+    # (base64url): p256dh encrypts the payload, auth salts it.
+    endpoint = models.URLField(max_length=1000, blank=True)
+    p256dh = models.CharField(max_length=200, blank=True)
+    auth = models.CharField(max_length=100, blank=True)
+    # FCM registration token or APNs device token.
+    token = models.CharField(max_length=4096, blank=True)
+    # APNs: the app's bundle id (apns-topic) and whether the token is a sandbox one.
+    topic = models.CharField(max_length=255, blank=True)
+    sandbox = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     last_success_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["kind", "endpoint"], name="push_device_kind_endpoint"),
+            # One device per address: registering it again (another user on the same browser
+            # or phone) moves it.
+            models.UniqueConstraint(
+                fields=["kind", "endpoint"],
+                condition=~Q(endpoint=""),
+                name="push_device_kind_endpoint",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "token"], condition=~Q(token=""), name="push_device_kind_token"
+            ),
         ]
         indexes = [models.Index(fields=["user", "created_at"], name="push_device_user")]
 

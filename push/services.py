@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from django.conf import settings
@@ -14,10 +15,14 @@ from banter.accounts.models import User
 from banter.core.errors import not_found, validation_error
 from chat.models import Membership
 from chat.selectors import membership_get
-from push import endpoints, webpush
+from push import endpoints
 from push.models import Device
+from push.senders import sender_for
 
-KINDS = ("webpush",)
+KINDS = ("webpush", "fcm", "apns")
+_TOKEN = re.compile(r"[!-~]{1,4096}")
+_APNS_TOKEN = re.compile(r"[0-9a-fA-F]{64,200}")
+_TOPIC = re.compile(r"[A-Za-z0-9.\-_]{1,255}")
 
 
 def _b64url(value: Any, *, field: str, length: int) -> str:
@@ -34,19 +39,61 @@ def _b64url(value: Any, *, field: str, length: int) -> str:
     return value.rstrip("=")
 
 
-def device_register(*, user: User, kind: Any, subscription: Any) -> tuple[Device, bool]:
-    """A Web Push subscription as the browser gives it (`PushSubscription.toJSON()`); the
-    device and whether it is new. The same endpoint registered again moves to the caller
-    (a browser shared by two users): it is one browser, and it must not push to both."""
+def device_register(*, user: User, kind: Any, fields: dict[str, Any]) -> tuple[Device, bool]:
+    """A push target: a Web Push subscription as the browser gives it
+    (`{subscription: PushSubscription.toJSON()}`), an FCM registration token (`{token}`) or
+    an APNs device token (`{token, topic?, sandbox?}`). The device and whether it is new.
+    The same address registered again moves to the caller (a browser or phone that changed
+    hands): it is one device, and it must not push to two users."""
     if kind not in KINDS:
-        raise validation_error(
-            "kind must be webpush (FCM and APNs are not available on this server yet)",
-            kind="unsupported",
+        raise validation_error("kind must be webpush, fcm or apns", kind="unsupported")
+    sender = sender_for(kind)
+    if sender is None or not sender.configured():
+        raise validation_error(f"{kind} is not configured on this server", kind="not configured")
+    if kind == Device.Kind.WEBPUSH:
+        address, values = _webpush_fields(fields.get("subscription"))
+        lookup = {"kind": kind, "endpoint": address}
+    else:
+        values = _token_fields(kind, fields)
+        lookup = {"kind": kind, "token": values.pop("token")}
+    with transaction.atomic():
+        device, created = Device.objects.select_for_update().get_or_create(
+            **lookup, defaults={"user": user, **values}
         )
-    if not webpush.configured():
-        raise validation_error(
-            "Web Push is not configured on this server (VAPID keys)", kind="not configured"
+        if not created:
+            for name, value in {"user": user, **values}.items():
+                setattr(device, name, value)
+            device.save(update_fields=["user", *values])
+        # At most PUSH_MAX_DEVICES: the oldest go (browsers renew their subscriptions, and
+        # the stale ones would otherwise fill the list until a push finds them gone).
+        keep = int(settings.BANTER["PUSH_MAX_DEVICES"])
+        stale = list(
+            Device.objects.filter(user=user)
+            .order_by("-created_at", "-id")
+            .values_list("pk", flat=True)[keep:]
         )
+        if stale:
+            Device.objects.filter(pk__in=stale).delete()
+    return device, created
+
+
+def _token_fields(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    token = fields.get("token")
+    pattern = _APNS_TOKEN if kind == Device.Kind.APNS else _TOKEN
+    if not isinstance(token, str) or not pattern.fullmatch(token):
+        raise validation_error(f"token is not a valid {kind} token", token="invalid")
+    if kind == Device.Kind.FCM:
+        return {"token": token}
+    topic = fields.get("topic") or settings.BANTER["APNS_TOPIC"]
+    if not isinstance(topic, str) or not _TOPIC.fullmatch(topic):
+        raise validation_error("topic must be the app's bundle id", topic="invalid")
+    sandbox = fields.get("sandbox", False)
+    if not isinstance(sandbox, bool):
+        raise validation_error("sandbox must be a boolean", sandbox="invalid")
+    return {"token": token.lower(), "topic": topic, "sandbox": sandbox}
+
+
+def _webpush_fields(subscription: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(subscription, dict) or not isinstance(subscription.get("keys"), dict):
         raise validation_error(
             "subscription must be {endpoint, keys: {p256dh, auth}}", subscription="invalid"
@@ -59,26 +106,7 @@ def device_register(*, user: User, kind: Any, subscription: Any) -> tuple[Device
     keys = subscription["keys"]
     p256dh = _b64url(keys.get("p256dh"), field="p256dh", length=65)
     auth = _b64url(keys.get("auth"), field="auth", length=16)
-    with transaction.atomic():
-        device, created = Device.objects.select_for_update().get_or_create(
-            kind=kind,
-            endpoint=endpoint,
-            defaults={"user": user, "p256dh": p256dh, "auth": auth},
-        )
-        if not created:
-            device.user, device.p256dh, device.auth = user, p256dh, auth
-            device.save(update_fields=["user", "p256dh", "auth"])
-        # At most PUSH_MAX_DEVICES: the oldest go (browsers renew their subscriptions, and
-        # the stale ones would otherwise fill the list until a push finds them gone).
-        keep = int(settings.BANTER["PUSH_MAX_DEVICES"])
-        stale = list(
-            Device.objects.filter(user=user)
-            .order_by("-created_at", "-id")
-            .values_list("pk", flat=True)[keep:]
-        )
-        if stale:
-            Device.objects.filter(pk__in=stale).delete()
-    return device, created
+    return str(endpoint), {"p256dh": p256dh, "auth": auth}
 
 
 def device_list(user: User) -> list[Device]:

@@ -1,6 +1,6 @@
 """The admin's "send a test push": one push to each chosen device now, with the real
-sender, and the answer shown to the operator (a device the push service says is gone is
-removed, as the delivery loop would)."""
+sender of its kind, and the answer shown to the operator (a device the push service says
+is gone is removed, as the delivery loop would)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,25 @@ import asyncio
 
 import aiohttp
 
-from push import webpush
+from push.delivery import target_of
 from push.models import Device
+from push.senders import sender_for
+from push.targets import Push, PushResult
 
-TEST_PAYLOAD = {
-    "type": "test",
-    "title": "Banter test push",
-    "body": "Push notifications reach this device.",
-    "badge": 0,
-}
+TEST_PUSH = Push(
+    payload={
+        "type": "test",
+        "title": "Banter test push",
+        "body": "Push notifications reach this device.",
+        "badge": 0,
+    },
+    ttl=60,
+    urgent=False,
+    collapse_key="test",
+)
 
 
 def send_now(devices: list[Device]) -> list[tuple[Device, str]]:
-    if not webpush.configured():
-        return [(device, "Web Push is not configured (VAPID keys)") for device in devices]
     results = asyncio.run(_send_all(devices))
     for device, result in zip(devices, results, strict=True):
         if result.outcome == "gone":
@@ -32,21 +37,12 @@ def send_now(devices: list[Device]) -> list[tuple[Device, str]]:
     ]
 
 
-async def _send_all(devices: list[Device]) -> list[webpush.PushResult]:
+async def _send_all(devices: list[Device]) -> list[PushResult]:
+    async def one(session: aiohttp.ClientSession, device: Device) -> PushResult:
+        sender = sender_for(device.kind)
+        if sender is None or not sender.configured():
+            return PushResult("failed", detail=f"{device.kind} is not configured")
+        return await sender.send(session, target_of(device), TEST_PUSH)
+
     async with aiohttp.ClientSession() as session:
-        return list(
-            await asyncio.gather(
-                *(
-                    webpush.send(
-                        session,
-                        {
-                            "endpoint": device.endpoint,
-                            "keys": {"p256dh": device.p256dh, "auth": device.auth},
-                        },
-                        TEST_PAYLOAD,
-                        ttl=60,
-                    )
-                    for device in devices
-                )
-            )
-        )
+        return list(await asyncio.gather(*(one(session, device) for device in devices)))

@@ -11,8 +11,7 @@ name), redirects are not followed, and at most MAX_ANSWER_BYTES of an answer are
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -21,23 +20,15 @@ from django.conf import settings
 from py_vapid import Vapid02
 from pywebpush import WebPusher
 
-from push.endpoints import EndpointRefused, Target, parse, resolve_async
+from push import endpoints
+from push.endpoints import EndpointRefused, parse, resolve_async
+from push.targets import Push, PushResult, Target
 
 MAX_ANSWER_BYTES = 4096
 TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
 # A VAPID token is reused for many sends; its expiry (at most 24 h, RFC 8292) is refreshed
 # long before it ends.
 VAPID_LIFETIME = 12 * 3600
-
-Outcome = Literal["sent", "gone", "retry", "failed"]
-
-
-@dataclass(frozen=True, slots=True)
-class PushResult:
-    outcome: Outcome
-    status: int | None = None
-    detail: str = ""
-    retry_after: float | None = None
 
 
 def configured() -> bool:
@@ -60,6 +51,24 @@ def encrypt(subscription: dict[str, Any], payload: dict[str, Any]) -> bytes:
     return bytes(encoded["body"])
 
 
+class WebPushSender:
+    """The Sender (push/targets.py) of `webpush` devices."""
+
+    def configured(self) -> bool:
+        return configured()
+
+    async def send(self, session: aiohttp.ClientSession, target: Target, push: Push) -> PushResult:
+        return await send(
+            session,
+            target.subscription(),
+            push.payload,
+            ttl=push.ttl,
+            urgency="high" if push.urgent else "normal",
+            # RFC 8030 Topic: at most 32 characters of the URL-safe base64 alphabet.
+            topic=push.collapse_key.replace(":", "-")[:32],
+        )
+
+
 async def send(
     session: aiohttp.ClientSession,
     subscription: dict[str, Any],
@@ -71,8 +80,8 @@ async def send(
 ) -> PushResult:
     """Deliver `payload` to one subscription; never raises for the push service's answers."""
     try:
-        target = parse(subscription["endpoint"])
-        addresses = await resolve_async(target)
+        checked = parse(subscription["endpoint"])
+        addresses = await resolve_async(checked)
     except EndpointRefused as refused:
         return PushResult("gone", detail=f"endpoint refused: {refused}")
     origin = _origin(subscription["endpoint"])
@@ -81,7 +90,7 @@ async def send(
         "Content-Encoding": "aes128gcm",
         "Content-Type": "application/octet-stream",
         "Urgency": urgency,
-        "Host": _host_header(target),
+        "Host": _host_header(checked),
         **_vapid_headers(origin),
     }
     if topic:
@@ -89,11 +98,11 @@ async def send(
     body = encrypt(subscription, payload)
     try:
         async with session.post(
-            _pinned_url(target, addresses[0]),
+            _pinned_url(checked, addresses[0]),
             data=body,
             headers=headers,
             allow_redirects=False,
-            server_hostname=target.host if target.scheme == "https" else None,
+            server_hostname=checked.host if checked.scheme == "https" else None,
             timeout=TIMEOUT,
         ) as response:
             answer = await response.content.read(MAX_ANSWER_BYTES)
@@ -107,12 +116,12 @@ def _origin(endpoint: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _host_header(target: Target) -> str:
+def _host_header(target: endpoints.Target) -> str:
     default = 443 if target.scheme == "https" else 80
     return target.host if target.port == default else f"{target.host}:{target.port}"
 
 
-def _pinned_url(target: Target, address: str) -> str:
+def _pinned_url(target: endpoints.Target, address: str) -> str:
     host = f"[{address}]" if ":" in address else address
     return f"{target.scheme}://{host}:{target.port}{target.path}"
 

@@ -431,6 +431,25 @@ class Config:
     VAPID_SUBJECT: str = knob(
         "", "Web Push: a `mailto:` or `https:` contact for the push services", PUSH
     )
+    # FCM HTTP v1 (push/fcm.py): a service account of the Firebase project.
+    FCM_CREDENTIALS: str = knob(
+        "",
+        "FCM: path of the Firebase service account's JSON key file (unset: FCM is off)",
+        PUSH,
+    )
+    FCM_PROJECT_ID: str = knob(
+        "", "FCM: the Firebase project id (default: the key file's `project_id`)", PUSH
+    )
+    FCM_ENDPOINT: str = knob("https://fcm.googleapis.com", "FCM: the HTTP v1 API's base URL", PUSH)
+    # APNs (push/apns.py): token-based authentication with a .p8 signing key.
+    APNS_KEY: str = knob(
+        "", "APNs: path of the .p8 signing key from Apple (unset: APNs is off)", PUSH
+    )
+    APNS_KEY_ID: str = knob("", "APNs: the signing key's id", PUSH)
+    APNS_TEAM_ID: str = knob("", "APNs: the Apple developer team id", PUSH)
+    APNS_TOPIC: str = knob(
+        "", "APNs: the app's bundle id, for devices registered without a topic", PUSH
+    )
     PUSH_MAX_DEVICES: int = knob(10, "push devices one user may register", PUSH)
     PUSH_TTL: float = knob(
         86400.0, "a push still undelivered after this many seconds is dropped", PUSH

@@ -19,8 +19,9 @@ from calls import services as call_services
 from chat import services
 from chat.message_batch import SendRequest, message_send_batch
 from chat.models import Membership, Room
-from push import delivery, webpush
+from push import delivery
 from push.models import Device, PushOutbox
+from push.webpush import WebPushSender
 from tests.push.webpush_service import PushService, Subscriber
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("vapid")]
@@ -251,7 +252,7 @@ async def test_a_crash_after_sending_repeats_the_push_once(
     await run_sync(world.send, "at least once")
     (claim,) = await run_sync(delivery.claim_due, 10)
     assert claim.payload is not None
-    result = await webpush.send(session, claim.subscription, claim.payload, ttl=60)
+    result = await WebPushSender().send(session, claim.target, claim.push())
     assert result.outcome == "sent"
     # ... and the process dies here. Its lease lapses:
     assert await deliver(session) == 0  # still leased
