@@ -5,6 +5,7 @@ from banter.web import views
 
 urlpatterns = [
     path("", views.index, name="web-index"),
+    path("sw.js", views.service_worker, name="web-service-worker"),
 ]
 
 # Static files (this page's app.js, the admin's CSS, ...): Django serves them itself only

@@ -37,3 +37,20 @@ def index(request: HttpRequest) -> HttpResponse:
     response = render(request, "web/index.html", context)
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response
+
+
+# The service worker fetches nothing and loads no scripts: it may do nothing at all but run.
+SERVICE_WORKER_POLICY = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+
+@require_safe
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The push service worker, at the root: a worker's scope is at most its own directory,
+    and the page is at /. (Under /static/ it would need a Service-Worker-Allowed header,
+    which the proxy serving /static/ in production does not send.)"""
+    response = render(request, "web/sw.js", content_type="application/javascript")
+    # Revalidated on every update check: a fixed worker must not wait for a cached copy to
+    # age out (current browsers bypass the cache for it anyway; older ones and proxies may not).
+    response["Cache-Control"] = "no-cache"
+    response["Content-Security-Policy"] = SERVICE_WORKER_POLICY
+    return response

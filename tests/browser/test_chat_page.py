@@ -12,6 +12,7 @@ package (requirements-dev.txt; never `playwright install`, which downloads brows
 from __future__ import annotations
 
 import io
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from django.contrib.staticfiles import finders
+from django.core.management import call_command
 
 from tests.e2e.client import RestClient, User
 from tests.e2e.conftest import fresh_database, start_banter
@@ -81,6 +83,25 @@ def page_server(
     # Offline shows 1 s after the last connection closed, not 5.
     server = start_banter(
         web_database, tmp_path_factory.mktemp("web-logs"), "web", PRESENCE_OFFLINE_GRACE="1"
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def push_server(
+    web_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A server with VAPID keys (page_server has none): the page offers push notifications."""
+    printed = io.StringIO()
+    call_command("vapid_keys", stdout=printed)  # VAPID_PUBLIC_KEY=... and VAPID_PRIVATE_KEY=...
+    keys = dict(line.split("=", 1) for line in printed.getvalue().split())
+    server = start_banter(
+        web_database,
+        tmp_path_factory.mktemp("web-push-logs"),
+        "web-push",
+        VAPID_SUBJECT="mailto:t@example.com",
+        **keys,
     )
     yield server
     server.stop()
@@ -582,3 +603,268 @@ def test_attachments_are_uploaded_sent_and_shown(browser: Browser, page_server: 
         assert tab.errors == [] and tab.dialogs == [], (tab.name, tab.errors, tab.dialogs)
         tab.context.close()
     assert rest.get_bytes("/").headers["content-security-policy"] == PAGE_CSP
+
+
+def _notifications(page: Page) -> list[dict[str, Any]]:
+    return page.evaluate(
+        """async () => {
+            const registration = await navigator.serviceWorker.ready;
+            const shown = await registration.getNotifications();
+            return shown.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }));
+        }"""
+    )
+
+
+def _until(page: Page, check: Any, what: str) -> Any:
+    """Poll `check()` until truthy, letting Playwright deliver its events meanwhile."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(100)
+    return result
+
+
+def test_push_notifications_on_the_page(browser: Browser, push_server: LiveServer) -> None:
+    """With VAPID keys on the server: the page registers its service worker (scope /, under
+    the page's CSP) and offers the push toggle, do not disturb and a room's mute; the worker
+    shows a push as a notification per room and a click on it opens the room; /?room=<id>
+    opens that room.
+
+    Headless Chromium cannot subscribe (no push service here, and no Push API in Playwright's
+    incognito-like contexts), so pushes are handed to the worker by DevTools
+    (ServiceWorker.deliverPushMessage), which is what a push service's message becomes."""
+    from playwright.sync_api import expect
+
+    rest = RestClient(push_server.url)
+    frank, gina = rest.register("frank"), rest.register("gina")
+    quiet = rest.create_room(frank, "Quiet", [gina])
+    busy = rest.create_room(frank, "Busy", [gina])  # the newest: opened unless asked otherwise
+    url = push_server.url + "/"
+    f = Tab(browser, push_server, "frank")
+    refused: list[str] = []
+    f.page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    devices_posted: list[str] = []
+    f.page.on(
+        "request",
+        lambda request: (
+            devices_posted.append(request.url)
+            if request.method == "POST" and request.url.endswith("/api/devices")
+            else None
+        ),
+    )
+
+    # The address names a room (a notification clicked with no page open): after the login
+    # the page shows it, and takes it off the address.
+    f.login(f"{url}?room={quiet['id']}", frank.username, PASSWORD)
+    expect(f.page.locator("#room-title")).to_have_text("Quiet")
+    expect(f.page).to_have_url(url)
+
+    # The worker: registered at the root under the page's CSP, active, controlling the page.
+    toggle = f.page.locator("#push-toggle")
+    expect(toggle).to_be_visible()
+    expect(toggle).to_have_text("Push: off")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    f.page.wait_for_function("() => navigator.serviceWorker.controller?.state === 'activated'")
+    registration = f.page.evaluate(
+        """async () => {
+            const registration = await navigator.serviceWorker.ready;
+            return { scope: registration.scope, script: registration.active.scriptURL };
+        }"""
+    )
+    assert registration == {"scope": url, "script": push_server.url + "/sw.js"}
+    assert rest.get_bytes("/").headers["content-security-policy"] == PAGE_CSP
+    worker = rest.get_bytes("/sw.js")
+    assert worker.headers["content-type"] == "application/javascript"
+    assert worker.headers["cache-control"] == "no-cache"
+
+    # Turning push on: without the permission the page says so; with it, subscribing fails
+    # here (see above) and the page says that, registering nothing.
+    toggle.click()
+    # (Headless Chromium denies the prompt; a browser whose user dismisses it answers "default".)
+    expect(f.page.locator("#notice")).to_have_text(
+        re.compile("^Notifications are blocked for this site|need the browser's permission")
+    )
+    f.context.grant_permissions(["notifications"], origin=push_server.url)
+    toggle.click()
+    expect(f.page.locator("#notice")).to_contain_text("Could not turn push notifications on: ")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    expect(toggle).to_be_enabled()
+    assert devices_posted == []
+    assert rest.call("GET", "/api/devices", token=frank.access) == []
+
+    # Mute this room: the PATCH, the answer, the button; another room keeps its own state.
+    mute = f.page.locator("#mute-toggle")
+    expect(mute).to_have_text("Mute")
+
+    def room_notifications(response: Any) -> bool:
+        return response.request.method == "PATCH" and response.url.endswith(
+            f"/api/rooms/{quiet['id']}/notifications"
+        )
+
+    with f.page.expect_response(room_notifications) as patched:
+        mute.click()
+    assert patched.value.request.post_data_json == {"muted": True}
+    assert (patched.value.status, patched.value.json()) == (
+        200,
+        {"roomId": quiet["id"], "muted": True},
+    )
+    expect(mute).to_have_attribute("aria-pressed", "true")
+    expect(mute).to_have_text("Muted")
+    f.page.click(f'#rooms button[data-room-id="{busy["id"]}"]')
+    expect(f.page.locator("#room-title")).to_have_text("Busy")
+    expect(mute).to_have_attribute("aria-pressed", "false")
+    f.page.click(f'#rooms button[data-room-id="{quiet["id"]}"]')
+    expect(mute).to_have_attribute("aria-pressed", "true")
+    with f.page.expect_response(room_notifications) as patched:
+        mute.click()
+    assert patched.value.json() == {"roomId": quiet["id"], "muted": False}
+    expect(mute).to_have_attribute("aria-pressed", "false")
+
+    # Do not disturb: stored on the server, and read back from it by a reloaded page.
+    dnd = f.page.locator("#dnd-toggle")
+    expect(dnd).to_have_attribute("aria-pressed", "false")
+    dnd.click()
+    expect(dnd).to_have_attribute("aria-pressed", "true")
+    assert rest.call("GET", "/api/users/me", token=frank.access)["doNotDisturb"] is True
+    f.page.reload()
+    expect(f.page.locator("#room-title")).to_have_text("Quiet")
+    expect(dnd).to_have_attribute("aria-pressed", "true")
+    dnd.click()
+    expect(dnd).to_have_attribute("aria-pressed", "false")
+    assert rest.call("GET", "/api/users/me", token=frank.access)["doNotDisturb"] is False
+
+    # Pushes, as the push service would deliver them: one notification per room (the newer
+    # replaces the older), the text as sent (a notification shows no HTML).
+    devtools = f.context.new_cdp_session(f.page)
+    registrations: list[dict[str, Any]] = []
+    devtools.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(event["registrations"]),
+    )
+    devtools.send("ServiceWorker.enable")
+    [ours] = _until(
+        f.page,
+        lambda: [r for r in registrations if r["scopeURL"] == url and not r["isDeleted"]][:1],
+        "the worker's registration",
+    )
+
+    def push(payload: dict[str, Any]) -> None:
+        devtools.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": push_server.url,
+                "registrationId": ours["registrationId"],
+                "data": json.dumps(payload),
+            },
+        )
+
+    for message_id, body in ((101, "first"), (102, XSS)):
+        push(
+            {
+                "type": "message",
+                "roomId": busy["id"],
+                "messageId": message_id,
+                "title": "gina in Busy",
+                "body": body,
+                "badge": 2,
+            }
+        )
+    # A call's ring, then its missed call: one notification for the call.
+    for kind, title in (
+        ("call_incoming", "gina is calling"),
+        ("missed_call", "Missed call from gina"),
+    ):
+        push({"type": kind, "callId": 7, "title": title, "body": "Voice call", "badge": 2})
+    push({"type": "test", "title": "Test notification", "body": "It works", "badge": 0})
+
+    def all_shown() -> list[dict[str, Any]] | None:
+        shown = _notifications(f.page)
+        latest = XSS in str(shown) and "Missed call" in str(shown)
+        return shown if len(shown) == 3 and latest else None
+
+    shown = _until(f.page, all_shown, "three notifications, the later pushes shown")
+    no_room = {"roomId": None, "messageId": None}
+    assert sorted(shown, key=lambda n: n["tag"]) == [
+        {"title": "Test notification", "body": "It works", "tag": "banter-test", "data": no_room},
+        {"title": "Missed call from gina", "body": "Voice call", "tag": "call-7", "data": no_room},
+        {
+            "title": "gina in Busy",
+            "body": XSS,
+            "tag": f"room-{busy['id']}",
+            "data": {"roomId": busy["id"], "messageId": 102},
+        },
+    ]
+
+    # A click on the room's notification closes it, and the open page shows the room. The
+    # click is an event dispatched in the worker (DevTools cannot click a notification); its
+    # waitUntil then throws there, as for any untrusted event, after the handler's work began.
+    [service_worker] = [w for w in f.context.service_workers if w.url.endswith("/sw.js")]
+    service_worker.evaluate(
+        """async (tag) => {
+            const [notification] = await self.registration.getNotifications({ tag });
+            self.dispatchEvent(new NotificationEvent("notificationclick", { notification }));
+        }""",
+        f"room-{busy['id']}",
+    )
+    expect(f.page.locator("#room-title")).to_have_text("Busy")
+    _until(
+        f.page,
+        lambda: sorted(n["tag"] for n in _notifications(f.page)) == ["banter-test", "call-7"],
+        "the clicked notification closed, the others left",
+    )
+
+    # Logging out hides what belongs to the user; the next user gets their own settings.
+    dnd.click()
+    expect(dnd).to_have_attribute("aria-pressed", "true")
+    f.page.click("#logout")
+    for hidden in ("#push-toggle", "#dnd-toggle", "#mute-toggle"):
+        expect(f.page.locator(hidden)).to_be_hidden()
+    f.page.fill("#login-username", gina.username)
+    f.page.fill("#login-password", PASSWORD)
+    f.page.click("#login-form button[type=submit]")
+    expect(f.page.locator("#me-name")).to_have_text("gina")
+    expect(toggle).to_be_visible()
+    expect(dnd).to_have_attribute("aria-pressed", "false")
+
+    assert rest.get_bytes("/").headers["content-security-policy"] == PAGE_CSP
+    assert refused == [], refused
+    assert f.errors == [] and f.dialogs == [], (f.errors, f.dialogs)
+    f.context.close()
+
+
+def test_no_push_without_vapid_keys(browser: Browser, page_server: LiveServer) -> None:
+    """The server has no VAPID keys (the key answers 404): the page offers no push, mute or
+    do not disturb, registers no service worker, and shows no error."""
+    from playwright.sync_api import expect
+
+    rest = RestClient(page_server.url)
+    hank = rest.register("hank")
+    rest.create_room(hank, "No push", [])
+    h = Tab(browser, page_server, "hank")
+    worker_requests: list[str] = []
+    h.page.on(
+        "request",
+        lambda request: (
+            worker_requests.append(request.url) if request.url.endswith("/sw.js") else None
+        ),
+    )
+    with h.page.expect_response(lambda r: r.url.endswith("/api/push/vapid-public-key")) as key:
+        h.login(page_server.url + "/", hank.username, PASSWORD)
+    assert key.value.status == 404
+    expect(h.page.locator("#room-title")).to_have_text("No push")
+    expect(h.page.locator("#conn-status")).to_have_attribute("data-state", "connected")
+    for hidden in ("#push-toggle", "#dnd-toggle", "#mute-toggle"):
+        expect(h.page.locator(hidden)).to_be_hidden()
+    assert (
+        h.page.evaluate("async () => (await navigator.serviceWorker.getRegistrations()).length")
+        == 0
+    )
+    assert worker_requests == []
+    expect(h.page.locator("#notice")).to_have_text("")
+    assert h.errors == [] and h.dialogs == []
+    h.context.close()

@@ -13,6 +13,7 @@ from tests.services import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "banter" / "web" / "static" / "web"
+WORKER = ROOT / "banter" / "web" / "templates" / "web" / "sw.js"
 NODE_DIST = ROOT / "node_modules" / "socket.io-client" / "dist"
 ASSETS = ("web/app.js", "web/app.css", "web/vendor/socket.io.min.js")
 
@@ -61,8 +62,34 @@ def test_assets_are_collected(asset: str) -> None:
     assert response.status_code == 200
 
 
-def test_page_script_never_parses_html() -> None:
-    """User content is set as text only; keep HTML-parsing sinks out of the page script."""
-    source = (STATIC / "app.js").read_text()
+@pytest.mark.parametrize("script", [STATIC / "app.js", WORKER])
+def test_page_script_never_parses_html(script: Path) -> None:
+    """User content is set as text only; keep HTML-parsing sinks out of the page script (and
+    out of the service worker, which shows other users' messages in notifications)."""
+    source = script.read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in source, sink
+
+
+def test_service_worker_is_served_at_the_root() -> None:
+    """At /sw.js, so that its scope can be / (the page); revalidated on every update check;
+    under a policy that lets it fetch nothing."""
+    response = Client().get("/sw.js")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/javascript"
+    assert response["Cache-Control"] == "no-cache"
+    assert response["Content-Security-Policy"].startswith("default-src 'none'")
+    assert "Service-Worker-Allowed" not in response  # not needed at the root
+    # A template only to be found: served exactly as written, nothing substituted.
+    source = response.content.decode()
+    assert source == WORKER.read_text()
+    assert 'addEventListener("push"' in source and "showNotification(" in source
+    assert 'addEventListener("notificationclick"' in source
+    assert 'postMessage({ type: "open-room", roomId })' in source
+    assert "openWindow(" in source and "/?room=" in source
+    assert 'addEventListener("fetch"' not in source  # no caching, no request handling
+
+
+def test_service_worker_only_answers_get_and_head() -> None:
+    assert Client().post("/sw.js").status_code == 405
+    assert Client().head("/sw.js").status_code == 200

@@ -8,6 +8,7 @@ const io = window.io; // vendor/socket.io.min.js, a classic script that runs bef
 
 const SESSION_KEY = "banter.session"; // sessionStorage: per tab, so two tabs can be two users
 const ROOM_KEY = "banter.room";
+const DEVICE_KEY = "banter.pushDevice"; // the push device id this tab's user has here
 const HISTORY_PAGE = 30;
 const ACK_TIMEOUT_MS = 10_000;
 // The server keeps a typing mark 5 s (TYPING_TIMEOUT) after the last typing-start and allows
@@ -50,6 +51,19 @@ const state = {
   notifications: 0,
   uploads: [], // files attached in the composer: {file, xhr, progress, attachment, node}
   images: new Map(), // upload id -> Promise of a data: URL (insertion order: least recent first)
+  // A room asked for by the address (/?room=<id>, a notification's click) or by the service
+  // worker before the rooms are known: opened once they are.
+  requestedRoomId: null,
+  push: {
+    publicKey: null, // the server's VAPID key; null: the server sends no pushes
+    registration: null, // the service worker's, when this browser can receive pushes
+    on: false,
+    busy: false,
+  },
+  // roomId -> muted. The room payload does not say, so this is what this page set; rooms it
+  // never changed show as unmuted.
+  muted: new Map(),
+  doNotDisturb: false,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -354,13 +368,18 @@ async function startSession() {
       if (!state.session) return; // refused: back on the login form
     }
   }
+  setupPush();
   try {
     await loadRooms();
   } catch (error) {
     notice(`Could not load rooms: ${error.message}`);
   }
+  const requested = state.requestedRoomId;
+  state.requestedRoomId = null;
+  if (requested !== null && state.rooms.size && !state.rooms.has(requested))
+    notice(`Room ${requested} is not one of your rooms`);
   const remembered = Number(sessionStorage.getItem(ROOM_KEY));
-  const first = state.rooms.has(remembered) ? remembered : state.roomOrder[0];
+  const first = [requested, remembered].find((id) => state.rooms.has(id)) ?? state.roomOrder[0];
   if (first !== undefined) openRoom(first);
   connect();
 }
@@ -377,6 +396,7 @@ function endSession(message) {
   // The next login in this tab may be someone else: nothing of this user's files stays.
   clearPendingUploads({ abort: true });
   state.images.clear();
+  resetPush();
   $("chat-view").hidden = true;
   $("session").hidden = true;
   $("login-view").hidden = false;
@@ -385,6 +405,9 @@ function endSession(message) {
 }
 
 async function logout() {
+  // While the token still works: this browser stops getting this user's pushes (someone
+  // else may use it next).
+  if (state.push.on) await disablePush().catch(() => {});
   const refresh = state.session?.refresh;
   endSession();
   // Blacklists the refresh token; the server also closes this user's other sockets.
@@ -448,6 +471,7 @@ async function openRoom(roomId) {
   $("messages").replaceChildren();
   $("load-older").hidden = true;
   $("room-title").textContent = roomName(state.rooms.get(roomId));
+  renderMute();
   renderRooms();
   renderMembers();
   renderTyping();
@@ -1301,6 +1325,241 @@ function setNotifications(unread) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Push notifications (Web Push through the service worker at /sw.js)
+//
+// The subscription belongs to the browser, not to the tab or the user: the server keeps it
+// as a device of whoever registered it last. So the toggle shows "on" only when the server
+// lists this browser's subscription among the logged-in user's devices.
+
+function pushCapable() {
+  return "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+}
+
+function base64UrlBytes(text) {
+  // The VAPID key as the server gives it (base64url, unpadded) -> the raw bytes subscribe wants.
+  const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const padded = base64.padEnd(base64.length + ((4 - (base64.length % 4)) % 4), "=");
+  return Uint8Array.from(atob(padded), (char) => char.charCodeAt(0));
+}
+
+function sameBytes(buffer, bytes) {
+  const other = new Uint8Array(buffer || []);
+  return other.length === bytes.length && other.every((byte, index) => byte === bytes[index]);
+}
+
+async function setupPush() {
+  const push = state.push; // replaced at logout: a late answer is for a session that ended
+  let publicKey;
+  try {
+    ({ publicKey } = await request("GET", "/api/push/vapid-public-key"));
+  } catch (error) {
+    // 404: this server sends no pushes, so there is nothing to offer.
+    if (error.status !== 404) notice(`Could not check for push notifications: ${error.message}`);
+    return;
+  }
+  if (state.push !== push) return;
+  push.publicKey = publicKey;
+  renderMute();
+  loadDoNotDisturb();
+  if (!pushCapable()) return; // mute and do-not-disturb still apply to the user's other devices
+  try {
+    const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+    if (state.push !== push) return;
+    push.registration = registration;
+    renderPushToggle(); // off until the server confirms this browser's subscription is ours
+    await syncPushToggle();
+  } catch (error) {
+    notice(`Could not set up push notifications: ${error.message}`);
+  }
+}
+
+async function syncPushToggle() {
+  // On when this browser's subscription is one of this user's devices on the server.
+  const push = state.push;
+  const subscription = await push.registration.pushManager.getSubscription();
+  let device = null;
+  if (subscription && Notification.permission === "granted") {
+    const devices = await api("GET", "/api/devices");
+    device = devices.find((known) => known.endpoint === subscription.endpoint) || null;
+  }
+  if (state.push !== push) return;
+  if (device) sessionStorage.setItem(DEVICE_KEY, String(device.id));
+  else sessionStorage.removeItem(DEVICE_KEY);
+  state.push.on = Boolean(device);
+  renderPushToggle();
+}
+
+function renderPushToggle() {
+  const toggle = $("push-toggle");
+  toggle.hidden = state.push.registration === null;
+  toggle.disabled = state.push.busy;
+  toggle.textContent = state.push.on ? "Push: on" : "Push: off";
+  toggle.setAttribute("aria-pressed", String(state.push.on));
+}
+
+async function togglePush() {
+  if (state.push.busy) return;
+  state.push.busy = true;
+  renderPushToggle();
+  try {
+    if (state.push.on) await disablePush();
+    else await enablePush();
+  } catch (error) {
+    notice(`Could not turn push notifications ${state.push.on ? "off" : "on"}: ${error.message}`);
+  } finally {
+    state.push.busy = false;
+    renderPushToggle();
+  }
+}
+
+async function enablePush() {
+  const push = state.push;
+  const permission = await Notification.requestPermission();
+  if (permission !== "granted") {
+    notice(
+      permission === "denied"
+        ? "Notifications are blocked for this site: allow them in the browser's site settings"
+        : "Push notifications need the browser's permission to show notifications",
+    );
+    return;
+  }
+  const registration = await navigator.serviceWorker.ready; // subscribing needs an active worker
+  const key = base64UrlBytes(push.publicKey);
+  let subscription = await registration.pushManager.getSubscription();
+  if (subscription && !sameBytes(subscription.options.applicationServerKey, key)) {
+    // Made with an older server key: the push service would refuse our pushes.
+    await subscription.unsubscribe();
+    subscription = null;
+  }
+  const created = subscription === null;
+  if (created)
+    subscription = await registration.pushManager.subscribe({
+      userVisibleOnly: true,
+      applicationServerKey: key,
+    });
+  let device;
+  try {
+    device = await api("POST", "/api/devices", {
+      kind: "webpush",
+      subscription: subscription.toJSON(),
+    });
+  } catch (error) {
+    if (created) await subscription.unsubscribe().catch(() => {});
+    throw error;
+  }
+  if (state.push !== push) return; // logged out meanwhile
+  sessionStorage.setItem(DEVICE_KEY, String(device.id));
+  push.on = true;
+}
+
+async function disablePush() {
+  const deviceId = sessionStorage.getItem(DEVICE_KEY);
+  let ours = true;
+  if (deviceId) {
+    try {
+      await api("DELETE", `/api/devices/${deviceId}`);
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      // Gone already: pruned by the server, or registered since by another user of this
+      // browser (another tab), whose notifications must keep coming.
+      ours = false;
+    }
+  }
+  sessionStorage.removeItem(DEVICE_KEY);
+  state.push.on = false;
+  if (ours) {
+    const subscription = await state.push.registration?.pushManager.getSubscription();
+    await subscription?.unsubscribe();
+  }
+}
+
+function resetPush() {
+  // The next login in this tab may be another user: their own devices and settings decide.
+  sessionStorage.removeItem(DEVICE_KEY);
+  state.push = { publicKey: null, registration: null, on: false, busy: false };
+  state.muted.clear();
+  state.doNotDisturb = false;
+  renderPushToggle();
+  renderDoNotDisturb();
+  renderMute();
+}
+
+async function loadDoNotDisturb() {
+  try {
+    const profile = await api("GET", "/api/users/me");
+    if (!state.session || state.push.publicKey === null) return;
+    state.doNotDisturb = profile.doNotDisturb;
+    renderDoNotDisturb();
+  } catch (error) {
+    notice(`Could not load notification settings: ${error.message}`);
+  }
+}
+
+function renderDoNotDisturb() {
+  const toggle = $("dnd-toggle");
+  toggle.hidden = state.push.publicKey === null;
+  toggle.setAttribute("aria-pressed", String(state.doNotDisturb));
+}
+
+async function toggleDoNotDisturb() {
+  const toggle = $("dnd-toggle");
+  toggle.disabled = true;
+  try {
+    const profile = await api("PATCH", "/api/users/me", { doNotDisturb: !state.doNotDisturb });
+    state.doNotDisturb = profile.doNotDisturb;
+  } catch (error) {
+    notice(`Could not change do not disturb: ${error.message}`);
+  } finally {
+    toggle.disabled = false;
+    renderDoNotDisturb();
+  }
+}
+
+function renderMute() {
+  const toggle = $("mute-toggle");
+  const roomId = state.currentRoomId;
+  toggle.hidden = state.push.publicKey === null || roomId === null;
+  const muted = state.muted.get(roomId) === true;
+  toggle.textContent = muted ? "Muted" : "Mute";
+  toggle.setAttribute("aria-pressed", String(muted));
+}
+
+async function toggleMute() {
+  const roomId = state.currentRoomId;
+  if (roomId === null) return;
+  const toggle = $("mute-toggle");
+  toggle.disabled = true;
+  try {
+    const answer = await api("PATCH", `/api/rooms/${roomId}/notifications`, {
+      muted: state.muted.get(roomId) !== true,
+    });
+    state.muted.set(answer.roomId, answer.muted);
+  } catch (error) {
+    notice(`Could not change the room's notifications: ${error.message}`);
+  } finally {
+    toggle.disabled = false;
+    renderMute();
+  }
+}
+
+function requestRoom(roomId) {
+  // A room to show from outside the page: the address or a notification's click.
+  if (!state.session || state.rooms.size === 0) {
+    state.requestedRoomId = roomId; // opened when the session has its rooms
+    return;
+  }
+  if (state.rooms.has(roomId)) return void openRoom(roomId);
+  // Perhaps a room we were added to since the list was loaded.
+  loadRooms().then(
+    () =>
+      state.rooms.has(roomId)
+        ? openRoom(roomId)
+        : notice(`Room ${roomId} is not one of your rooms`),
+    (error) => notice(`Could not load rooms: ${error.message}`),
+  );
+}
+
+// ---------------------------------------------------------------------------------------
 // Scrolling
 
 function nearBottom() {
@@ -1329,6 +1588,9 @@ $("login-form").addEventListener("submit", async (event) => {
 });
 
 $("logout").addEventListener("click", logout);
+$("push-toggle").addEventListener("click", togglePush);
+$("dnd-toggle").addEventListener("click", toggleDoNotDisturb);
+$("mute-toggle").addEventListener("click", toggleMute);
 $("load-older").addEventListener("click", loadOlder);
 $("notif-badge").addEventListener("click", () => {
   if (state.notifications) call("notifications:read", { all: true }).catch(() => {});
@@ -1447,6 +1709,26 @@ window.addEventListener("focus", () => maybeMarkRead());
 document.addEventListener("visibilitychange", () => maybeMarkRead());
 // "last seen 3 min ago" ages: redraw it now and then.
 setInterval(() => state.members.length && renderMembers(), 30_000);
+
+// A notification's click with this page open: the service worker asks it to show the room.
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    const message = event.data;
+    if (message?.type === "open-room" && Number.isInteger(message.roomId))
+      requestRoom(message.roomId);
+  });
+  navigator.serviceWorker.startMessages(); // deliver the ones that came while this loaded
+}
+
+// /?room=<id>, a notification's click with no page open: that room first (after the login).
+const address = new URL(location.href);
+if (address.searchParams.has("room")) {
+  const roomId = Number(address.searchParams.get("room"));
+  if (Number.isInteger(roomId) && roomId > 0) state.requestedRoomId = roomId;
+  // Off the address: a reload then shows the room the user has moved to since.
+  address.searchParams.delete("room");
+  history.replaceState(null, "", address);
+}
 
 const saved = sessionStorage.getItem(SESSION_KEY);
 if (saved) {
