@@ -112,6 +112,7 @@ class _RoomFields(TypedDict):
     lastSeq: int
     unreadCount: int
     role: str
+    muted: bool  # the reader's push setting for the room (PATCH /api/rooms/{id}/notifications)
 
 
 # total=False rather than NotRequired[...]: with postponed annotations the runtime would
@@ -212,7 +213,7 @@ def member_payload(membership: Membership) -> MemberPayload:
 
 
 def room_payload(view: RoomView) -> RoomPayload:
-    """`{id, name, kind, isPublic, createdAt, lastSeq, unreadCount, role, members?}`."""
+    """`{id, name, kind, isPublic, createdAt, lastSeq, unreadCount, role, muted, members?}`."""
     room = view.room
     payload: RoomPayload = {
         "id": room.pk,
@@ -223,6 +224,7 @@ def room_payload(view: RoomView) -> RoomPayload:
         "lastSeq": room.last_seq,
         "unreadCount": view.unread_count,
         "role": view.membership.role,
+        "muted": view.membership.muted,
     }
     if view.members is not None:
         payload["members"] = [member_payload(member) for member in view.members]

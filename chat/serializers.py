@@ -201,6 +201,7 @@ class RoomOutputSerializer(serializers.Serializer):
     lastSeq = serializers.IntegerField()
     unreadCount = serializers.IntegerField()
     role = serializers.ChoiceField(choices=Membership.Role.choices)
+    muted = serializers.BooleanField(help_text="No pushes for this room (mentions still push)")
     members = MemberOutputSerializer(
         many=True, required=False, help_text="In room details, and for direct rooms in lists"
     )

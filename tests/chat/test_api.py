@@ -70,6 +70,7 @@ class TestRooms:
             "lastSeq": 0,
             "unreadCount": 0,
             "role": "owner",
+            "muted": False,
             "members": [
                 {
                     "id": owner.pk,
