@@ -357,5 +357,8 @@ LOGGING = {
         "daphne.access": {"level": "INFO"},
         # Its reader logs a traceback per 1 s retry while Redis is down.
         "channels_redis.pubsub": {"filters": ["repeat"]},
+        # APNs pushes (push/apns.py): httpx logs each request at INFO, device token in the URL.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from push.apns import ApnsSender
+from push.fcm import FcmSender
 from push.targets import Sender
 from push.webpush import WebPushSender
 
 SENDERS: dict[str, Sender] = {
     "webpush": WebPushSender(),
+    "apns": ApnsSender(),
+    "fcm": FcmSender(),
 }
 
 
