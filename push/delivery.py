@@ -31,7 +31,7 @@ from banter.core.state import get_state_store
 from banter.realtime.dispatch import run_sync
 from push.models import Device, PushOutbox
 from push.payloads import push_payload
-from push.senders import any_configured, sender_for
+from push.senders import SENDERS, any_configured, sender_for
 from push.targets import Push, PushResult, Target
 
 logger = logging.getLogger("banter.push")
@@ -74,17 +74,31 @@ class Claim:
 async def run_push_delivery() -> None:
     interval = float(settings.BANTER["PUSH_INTERVAL"])
     await asyncio.sleep(random.uniform(0, interval))  # instances not in lockstep
-    async with aiohttp.ClientSession() as session:
-        while True:
+    try:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    if any_configured():
+                        while await deliver_due(session) == BATCH:
+                            pass  # a backlog: the next batch at once
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("push delivery round failed; retrying in %.1fs", interval)
+                await asyncio.sleep(interval)
+    finally:
+        await close_senders()
+
+
+async def close_senders() -> None:
+    """Close the connections senders keep (APNs' HTTP/2 client) when the loop stops."""
+    for sender in SENDERS.values():
+        close = getattr(sender, "aclose", None)
+        if close is not None:
             try:
-                if any_configured():
-                    while await deliver_due(session) == BATCH:
-                        pass  # a backlog: the next batch at once
-            except asyncio.CancelledError:
-                raise
+                await close()
             except Exception:
-                logger.exception("push delivery round failed; retrying in %.1fs", interval)
-            await asyncio.sleep(interval)
+                logger.debug("closing a push sender failed", exc_info=True)
 
 
 async def deliver_due(session: aiohttp.ClientSession, limit: int = BATCH) -> int:
