@@ -195,6 +195,8 @@ def settle_skipped(claim: Claim, reason: str) -> None:
 
 def settle(claim: Claim, result: PushResult) -> None:
     now = timezone.now()
+    if result.outcome != "sent":
+        metrics.PUSH_FAILURES.labels(claim.target.kind, _reason(result)).inc()
     if result.outcome == "sent":
         if _mine(claim).update(status=PushOutbox.Status.SENT, sent_at=now, leased_until=None):
             metrics.PUSH_DELIVERY_SECONDS.observe((now - claim.created_at).total_seconds())
@@ -228,6 +230,13 @@ def settle(claim: Claim, result: PushResult) -> None:
 
 def _release(claim: Claim) -> None:
     PushOutbox.objects.filter(pk=claim.id).update(leased_until=None)
+
+
+def _reason(result: PushResult) -> str:
+    """A bounded label: the HTTP status, or why there was none."""
+    if result.status is not None:
+        return str(result.status)
+    return "endpoint" if result.detail.startswith("endpoint refused") else "network"
 
 
 def _error(result: PushResult) -> str:

@@ -209,6 +209,13 @@ PUSHES = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+PUSH_FAILURES = Counter(
+    "banter_push_failures",
+    "Push service answers other than success, by device kind and reason: the HTTP status, "
+    "or `network` (no answer) and `endpoint` (a Web Push endpoint the server will not use).",
+    ["kind", "reason"],
+    registry=REGISTRY,
+)
 PUSH_BACKLOG = Gauge(
     "banter_push_backlog",
     "Pushes due and not yet settled, as the last delivery round of this process found them.",

@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from banter.accounts.models import User
+from banter.core import metrics
 from banter.core.state import get_state_store
 from banter.realtime.dispatch import run_sync
 from calls import services as call_services
@@ -232,6 +233,7 @@ async def test_a_failing_service_is_retried_with_backoff(
     row = await run_sync(PushOutbox.objects.get)
     assert row.status == "sent" and row.attempts == 2
     assert [push.status for push in push_service.received("bob")] == [503, 201]
+    assert metrics.PUSH_FAILURES.labels("webpush", "503")._value.get() >= 1
 
 
 async def test_expired_pushes_are_dropped(
