@@ -40,6 +40,10 @@ logger = logging.getLogger("banter.push")
 # next wake-up (RFC 8030 Urgency).
 URGENT = frozenset({"mention", "call_incoming"})
 BATCH = 50
+# Settled rows stay this long for the admin (what was sent, what failed and why).
+SETTLED_RETENTION = timedelta(days=7)
+PRUNE_EVERY = 600.0  # seconds
+PRUNE_BATCH = 1000
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = 600.0
 CONCURRENCY = 10
@@ -74,6 +78,7 @@ class Claim:
 async def run_push_delivery() -> None:
     interval = float(settings.BANTER["PUSH_INTERVAL"])
     await asyncio.sleep(random.uniform(0, interval))  # instances not in lockstep
+    pruned_at = 0.0
     try:
         async with aiohttp.ClientSession() as session:
             while True:
@@ -81,6 +86,11 @@ async def run_push_delivery() -> None:
                     if any_configured():
                         while await deliver_due(session) == BATCH:
                             pass  # a backlog: the next batch at once
+                    now = asyncio.get_running_loop().time()
+                    if now - pruned_at >= PRUNE_EVERY:
+                        pruned_at = now
+                        while await run_sync(prune_settled) == PRUNE_BATCH:
+                            pass
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -125,6 +135,20 @@ async def deliver_due(session: aiohttp.ClientSession, limit: int = BATCH) -> int
 
     await asyncio.gather(*(one(claim) for claim in claims))
     return len(claims)
+
+
+def prune_settled(now: datetime | None = None) -> int:
+    """Delete up to PRUNE_BATCH settled rows older than SETTLED_RETENTION; how many."""
+    cutoff = (now or timezone.now()) - SETTLED_RETENTION
+    old = list(
+        PushOutbox.objects.exclude(status=PushOutbox.Status.PENDING)
+        .filter(created_at__lt=cutoff)
+        .order_by("id")
+        .values_list("pk", flat=True)[:PRUNE_BATCH]
+    )
+    if old:
+        PushOutbox.objects.filter(pk__in=old).delete()
+    return len(old)
 
 
 def claim_due(limit: int) -> list[Claim]:

@@ -304,3 +304,16 @@ async def test_a_ring_no_longer_ringing_is_skipped(
     assert push_service.received() == []
     row = await run_sync(PushOutbox.objects.get)
     assert (row.status, row.last_error) == ("skipped", "no longer ringing")
+
+
+async def test_settled_rows_are_pruned_after_a_week(
+    world: World, push_service: PushService, session: aiohttp.ClientSession
+) -> None:
+    await run_sync(world.send, "old news")
+    await deliver(session)
+    await run_sync(world.send, "still owed")  # pending again (a new row for the room)
+    week_later = timezone.now() + timedelta(days=7, seconds=1)
+
+    assert await run_sync(delivery.prune_settled, week_later) == 1
+    (left,) = await run_sync(list, PushOutbox.objects.all())
+    assert left.status == "pending"
