@@ -2,12 +2,13 @@
 checks the server would POST wherever a user asks (its own network, a cloud metadata
 address): a server-side request forgery tool.
 
-Accepted: `https://` URLs without credentials whose host (if PUSH_ALLOWED_HOSTS is set, one
-of those; `*.example.com` matches subdomains) resolves only to public addresses. With DEBUG
-on, `http://` to a loopback address too, for a local test push service. Checked when a
-device registers and again at each send, against the addresses the send will connect to
-(push/webpush.py connects to the checked address, so a DNS answer that changes between the
-check and the connection cannot redirect it).
+Accepted: `https://` URLs without credentials whose host is one of PUSH_ALLOWED_HOSTS (the
+browsers' push services by default; `*.example.com` matches subdomains) or, with that list
+emptied, any host that resolves only to public addresses. With DEBUG on, `http://` to a
+loopback address too, for a local test push service. A known push service is accepted at
+registration without a DNS lookup; every send resolves the host and connects only to public
+addresses it checked (push/webpush.py connects to the checked address, so a DNS answer that
+changes between the check and the connection cannot redirect it).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def parse(url: object) -> Target:
     if parts.scheme != "https" and not local_test_service:
         raise EndpointRefused("endpoint must be an https:// URL")
     allowed = tuple(settings.BANTER["PUSH_ALLOWED_HOSTS"])
-    if allowed and not any(_host_matches(host, pattern) for pattern in allowed):
+    if allowed and not local_test_service and not any(_host_matches(host, p) for p in allowed):
         raise EndpointRefused("endpoint's host is not an allowed push service")
     path = parts.path or "/"
     if parts.query:
@@ -90,6 +91,15 @@ def check_addresses(target: Target, addresses: list[str]) -> list[str]:
             continue
         raise EndpointRefused("endpoint's host resolves to a non-public address")
     return addresses
+
+
+def check_registration(url: object) -> Target:
+    """The endpoint of a device being registered: parsed, and resolved to public addresses
+    unless its host is an allowed push service (known by name; the send still checks)."""
+    target = parse(url)
+    if not settings.BANTER["PUSH_ALLOWED_HOSTS"] or target.scheme == "http":
+        resolve(target)
+    return target
 
 
 def resolve(target: Target) -> list[str]:

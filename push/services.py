@@ -100,7 +100,7 @@ def _webpush_fields(subscription: Any) -> tuple[str, dict[str, Any]]:
         )
     endpoint = subscription.get("endpoint")
     try:
-        endpoints.resolve(endpoints.parse(endpoint))
+        endpoints.check_registration(endpoint)
     except endpoints.EndpointRefused as refused:
         raise validation_error(str(refused), endpoint="refused") from None
     keys = subscription["keys"]

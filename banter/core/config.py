@@ -457,9 +457,15 @@ class Config:
     PUSH_INTERVAL: float = knob(
         1.0, "how often each instance looks for pushes that are due, seconds", PUSH
     )
-    # Empty: any https host whose addresses are all public (never the server's own network).
+    # The browsers' push services (Chrome, Firefox, Edge, Safari). Empty: any https host
+    # whose addresses are all public (never the server's own network).
     PUSH_ALLOWED_HOSTS: Names = knob(
-        (),
+        (
+            "fcm.googleapis.com",
+            "*.push.services.mozilla.com",
+            "*.notify.windows.com",
+            "web.push.apple.com",
+        ),
         "push service hosts Web Push endpoints may name (empty: any public https host)",
         PUSH,
     )

@@ -129,3 +129,29 @@ def test_room_mute_and_user_settings(
     me = client.patch("/api/users/me", {"doNotDisturb": True, "pushPreviews": False}, format="json")
     assert me.status_code == 200
     assert (me.json()["doNotDisturb"], me.json()["pushPreviews"]) == (True, False)
+
+
+@pytest.mark.usefixtures("vapid")
+def test_the_browsers_push_services_register_without_a_dns_lookup(
+    auth_client: AuthClient, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default PUSH_ALLOWED_HOSTS names the browsers' push services: a subscription to
+    one registers by name (each send still resolves and checks the addresses); any other
+    host is refused."""
+
+    def no_dns(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("no lookup at registration for a known push service")
+
+    monkeypatch.setattr("socket.getaddrinfo", no_dns)
+    client = auth_client(alice)
+    for endpoint in (
+        "https://fcm.googleapis.com/fcm/send/dGVzdA:APA91bE",
+        "https://updates.push.services.mozilla.com/wpush/v2/gAAAAABk",
+        "https://wns2-by3p.notify.windows.com/w/?token=BQYAAAB",
+        "https://web.push.apple.com/QGuQyavXutnMH",
+    ):
+        assert register(client, subscription(endpoint)).status_code == 201, endpoint
+    body = assert_error(
+        register(client, subscription("https://push.example.net/x")), 400, "validation_error"
+    )
+    assert "not an allowed push service" in body["message"]
