@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl as ssl_module
 import time
 from collections.abc import Callable
 from ssl import SSLContext
@@ -190,7 +191,7 @@ class ApnsSender:
         topic = target.topic or banter["APNS_TOPIC"]
         if not topic:
             return PushResult("failed", detail="no apns-topic: the device has none, nor APNS_TOPIC")
-        url = device_url(target, self._base_url)
+        url = device_url(target, self._base_url or banter["APNS_ENDPOINT"] or None)
         body = orjson.dumps(notification(push))
         for _attempt in range(2):
             try:
@@ -234,13 +235,19 @@ class ApnsSender:
             self._client = httpx.AsyncClient(
                 http1=False,
                 http2=True,
-                verify=self._ssl if self._ssl is not None else True,
+                verify=self._verify(),
                 timeout=TIMEOUT,
                 limits=LIMITS,
                 trust_env=False,  # as the Web Push sender's aiohttp session: no proxy variables
             )
             self._client_loop = loop
         return self._client
+
+    def _verify(self) -> SSLContext | bool:
+        if self._ssl is not None:
+            return self._ssl
+        ca_file = settings.BANTER["APNS_CA_FILE"]
+        return ssl_module.create_default_context(cafile=ca_file) if ca_file else True
 
 
 def _reason(response: httpx.Response) -> str:

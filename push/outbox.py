@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from banter.core import metrics
 from push.models import Device, PushOutbox
+from push.senders import SENDERS
 
 if TYPE_CHECKING:
     from calls.models import CallLog
@@ -48,7 +49,7 @@ MemberDevices = dict[int, list[tuple[int, int, bool]]]  # room -> (device, user,
 # The devices of the rooms' members; PostgreSQL's group-commit writer runs it among its
 # reads, in the same round trip (chat/message_batch.py).
 MEMBER_DEVICES_SQL = (
-    "SELECT ms.room_id, d.id, d.user_id, ms.muted FROM push_device d "
+    "SELECT ms.room_id, d.id, d.user_id, ms.muted, d.kind FROM push_device d "
     "JOIN chat_membership ms ON ms.user_id = d.user_id WHERE ms.room_id = ANY(%s) ORDER BY d.id"
 )
 
@@ -96,7 +97,11 @@ def record_message_pushes(
 def record_call_push(call: CallLog, kind: str) -> int:
     """Queue `kind` (call_incoming: high priority, lives while the call rings; missed_call)
     to the receiver's devices, due at once, in the call change's transaction."""
-    devices = list(Device.objects.filter(user_id=call.receiver_id).values_list("pk", flat=True))
+    devices = list(
+        Device.objects.filter(
+            user_id=call.receiver_id, kind__in=sorted(_configured_kinds())
+        ).values_list("pk", flat=True)
+    )
     if not devices:
         return 0
     now = timezone.now()
@@ -182,6 +187,13 @@ def member_devices(room_ids: set[int]) -> MemberDevices:
 
 def member_devices_of(rows: Sequence[Sequence[Any]]) -> MemberDevices:
     devices: MemberDevices = {}
-    for room_id, device_id, user_id, muted in rows:
-        devices.setdefault(int(room_id), []).append((int(device_id), int(user_id), bool(muted)))
+    sendable = _configured_kinds()
+    for room_id, device_id, user_id, muted, kind in rows:
+        if kind in sendable:
+            devices.setdefault(int(room_id), []).append((int(device_id), int(user_id), bool(muted)))
     return devices
+
+
+def _configured_kinds() -> set[str]:
+    # No push is queued for a kind the server has no credentials for (it could only fail).
+    return {kind for kind, sender in SENDERS.items() if sender.configured()}

@@ -48,7 +48,10 @@ def device_register(*, user: User, kind: Any, fields: dict[str, Any]) -> tuple[D
     if kind not in KINDS:
         raise validation_error("kind must be webpush, fcm or apns", kind="unsupported")
     sender = sender_for(kind)
-    if sender is None or not sender.configured():
+    if kind == Device.Kind.WEBPUSH and (sender is None or not sender.configured()):
+        # A browser cannot even subscribe without the server's VAPID key. FCM and APNs
+        # tokens are kept until their credentials are configured (the app registers on
+        # its own schedule); no push is queued for them meanwhile.
         raise validation_error(f"{kind} is not configured on this server", kind="not configured")
     if kind == Device.Kind.WEBPUSH:
         address, values = _webpush_fields(fields.get("subscription"))

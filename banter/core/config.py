@@ -450,6 +450,15 @@ class Config:
     APNS_TOPIC: str = knob(
         "", "APNs: the app's bundle id, for devices registered without a topic", PUSH
     )
+    APNS_ENDPOINT: str = knob(
+        "",
+        "APNs: a base URL replacing Apple's hosts (a relay or a test server; unset: "
+        "`api.push.apple.com`, or the sandbox host for sandbox devices)",
+        PUSH,
+    )
+    APNS_CA_FILE: str = knob(
+        "", "APNs: a PEM file of CAs to trust instead of the system's (with APNS_ENDPOINT)", PUSH
+    )
     PUSH_MAX_DEVICES: int = knob(10, "push devices one user may register", PUSH)
     PUSH_TTL: float = knob(
         86400.0, "a push still undelivered after this many seconds is dropped", PUSH

@@ -580,3 +580,29 @@ class TestThroughTheDeliveryLoop:
         assert await delivery.deliver_due(session) == 1
         assert await run_sync(Device.objects.count) == 0
         assert await run_sync(PushOutbox.objects.count) == 0
+
+
+def test_the_endpoint_and_its_ca_come_from_settings(
+    service: ApnsService, clock: Clock, apns_settings: None, settings: Any, tmp_path: Path
+) -> None:
+    """APNS_ENDPOINT and APNS_CA_FILE point the process's sender at a relay or a test
+    server, with no code: what an operator (or an outside test) configures."""
+    ca_file = tmp_path / "relay-ca.pem"
+    ca_file.write_text(service.certificates.ca_pem())
+    settings.BANTER = {
+        **settings.BANTER,
+        "APNS_ENDPOINT": service.base_url,
+        "APNS_CA_FILE": str(ca_file),
+    }
+
+    async def one() -> str:
+        async with aiohttp.ClientSession() as session:
+            sender = ApnsSender(clock=clock)
+            try:
+                return (await sender.send(session, TARGET, message_push())).outcome
+            finally:
+                await sender.aclose()
+
+    assert asyncio.run(one()) == "sent"
+    (push,) = service.received()
+    assert push.path == f"/3/device/{DEVICE_TOKEN}"

@@ -9,7 +9,7 @@ import pytest
 
 from banter.accounts.models import User
 from chat import services
-from push.models import Device
+from push.models import Device, PushOutbox
 from tests.chat.test_api import assert_error
 from tests.push.conftest import subscription
 
@@ -155,3 +155,25 @@ def test_the_browsers_push_services_register_without_a_dns_lookup(
         register(client, subscription("https://push.example.net/x")), 400, "validation_error"
     )
     assert "not an allowed push service" in body["message"]
+
+
+def test_phone_tokens_are_kept_before_their_credentials_but_queue_nothing(
+    auth_client: AuthClient, alice: User, user_factory: Any, settings: Any
+) -> None:
+    settings.BANTER = {**settings.BANTER, "FCM_CREDENTIALS": "", "APNS_KEY": ""}
+    client = auth_client(alice)
+    assert register_token(client, {"kind": "fcm", "token": "fcm-token-1"}).status_code == 201
+    apns = register_token(
+        client, {"kind": "apns", "token": "ab" * 32, "topic": "com.example.app", "sandbox": True}
+    )
+    assert apns.status_code == 201 and apns.json()["kind"] == "apns"
+    assert len(client.get("/api/devices").json()) == 2
+
+    bob = user_factory(username="bob")
+    room = services.room_create(creator=bob, name="R", member_ids=[alice.pk])
+    services.message_send(sender=bob, room_id=room.pk, content="no credentials yet")
+    assert not PushOutbox.objects.exists()
+
+
+def register_token(client: Any, body: dict[str, Any]) -> Any:
+    return client.post("/api/devices", body, format="json")
