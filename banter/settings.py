@@ -18,7 +18,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from banter.core import config
+from banter.core import config, vapid
 from banter.core.redis_conn import channel_layer_hosts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -299,6 +299,12 @@ SPECTACULAR_SETTINGS = {
 # (rate class -> RATE_LIMIT_<CLASS>). A plain dict: call sites read settings.BANTER["X"] and
 # tests replace it with modified copies.
 BANTER: dict[str, Any] = CONFIG.banter_settings()
+if DEBUG and not (BANTER["VAPID_PUBLIC_KEY"] or BANTER["VAPID_PRIVATE_KEY"]):
+    # A developer's server (`make run`) offers Web Push with nothing set, as it has built-in
+    # dev secrets; production sets its own keys (`manage.py vapid_keys`).
+    BANTER["VAPID_PUBLIC_KEY"], BANTER["VAPID_PRIVATE_KEY"] = vapid.dev_pair(
+        BASE_DIR / ".vapid-dev-keys.json"
+    )
 
 # /metrics answers clients from these networks, or with "Authorization: Bearer METRICS_TOKEN".
 METRICS_TOKEN = CONFIG.METRICS_TOKEN

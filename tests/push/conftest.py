@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+from banter.core.vapid import b64url, new_pair
 
 
 def vapid_pair() -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_numbers().private_value.to_bytes(32, "big")
-    public = key.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    return _b64url(public), _b64url(private)
+    return new_pair()
 
 
 @pytest.fixture
@@ -45,4 +37,4 @@ def subscription(endpoint: str = "http://127.0.0.1:9/push/a") -> dict[str, Any]:
         .public_key()
         .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     )
-    return {"endpoint": endpoint, "keys": {"p256dh": _b64url(key), "auth": _b64url(b"a" * 16)}}
+    return {"endpoint": endpoint, "keys": {"p256dh": b64url(key), "auth": b64url(b"a" * 16)}}
