@@ -52,6 +52,7 @@ from h2.events import (
 )
 from h2.exceptions import ProtocolError
 
+from tests.push.local_server import run_loop
 from tests.push.webpush_service import b64url_decode
 
 KEY_ID = "ABC123DEFG"
@@ -313,7 +314,7 @@ class ApnsService:
         context = self.certificates.server_context(self._directory)
         loop = asyncio.new_event_loop()
         thread = threading.Thread(
-            target=self._run_loop, args=(loop,), name=f"apns-service-{self._port}", daemon=True
+            target=run_loop, args=(loop,), name=f"apns-service-{self._port}", daemon=True
         )
         self._loop, self._thread = loop, thread
         thread.start()
@@ -354,14 +355,6 @@ class ApnsService:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-    @staticmethod
-    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
 
     def handle(self, stream: _Stream) -> ReceivedPush:
         """Check one request as APNs would, record it and decide the answer."""

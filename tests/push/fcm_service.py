@@ -21,7 +21,6 @@ import asyncio
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -29,14 +28,14 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from tests.push.local_server import ThreadedAiohttpServer
 from tests.push.webpush_service import b64url_decode
 
 #: Google's token endpoint. Google's client libraries put it in the assertion's ``aud``
@@ -203,7 +202,7 @@ class _Responses:
         return self.queued.popleft() if self.queued else self.standing
 
 
-class FcmService:
+class FcmService(ThreadedAiohttpServer):
     """Google's token endpoint and FCM HTTP v1 on ``http://127.0.0.1:<free port>``.
 
     Use ``with FcmService() as fcm:``; write the key file with ``fcm.account.write(path)``
@@ -214,12 +213,8 @@ class FcmService:
         self.project_id = project_id
         #: ``expires_in`` of the access tokens issued from now on.
         self.token_lifetime = token_lifetime
-        self._host = "127.0.0.1"
-        self._port: int | None = None
+        super().__init__()
         self._account: ServiceAccount | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self._condition = threading.Condition()
         self._token_requests: list[TokenRequest] = []
         self._messages: list[ReceivedMessage] = []
@@ -229,12 +224,14 @@ class FcmService:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        """The API's base URL (``FCM_ENDPOINT``)."""
-        if self._port is None:
-            raise RuntimeError("FcmService is not started")
-        return f"http://{self._host}:{self._port}"
+    thread_name = "fcm-service"
+
+    def prepare(self) -> None:
+        self._account = ServiceAccount.create(self.token_uri, self.project_id)
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/token", self._handle_token)
+        app.router.add_post("/v1/projects/{project}/messages:send", self._handle_send)
 
     @property
     def token_uri(self) -> str:
@@ -246,68 +243,6 @@ class FcmService:
         if self._account is None:
             raise RuntimeError("FcmService is not started")
         return self._account
-
-    def start(self) -> Self:
-        if self._thread is not None:
-            raise RuntimeError("FcmService is already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind((self._host, 0))
-        self._port = int(sock.getsockname()[1])
-        self._account = ServiceAccount.create(self.token_uri, self.project_id)
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(
-            target=self._run_loop, args=(loop,), name=f"fcm-service-{self._port}", daemon=True
-        )
-        self._loop, self._thread = loop, thread
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._serve(sock), loop).result(timeout=10)
-        except BaseException:
-            sock.close()
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        loop, thread, runner = self._loop, self._thread, self._runner
-        if loop is None or thread is None:
-            return
-        try:
-            if runner is not None:
-                asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            self._loop = self._thread = self._runner = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @staticmethod
-    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _serve(self, sock: socket.socket) -> None:
-        app = web.Application()
-        app.router.add_post("/token", self._handle_token)
-        app.router.add_post("/v1/projects/{project}/messages:send", self._handle_send)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
-        self._runner = runner
 
     # -- configuration and inspection -----------------------------------------------------
 

@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import threading
 import time
 import uuid
@@ -33,8 +32,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 import http_ece
@@ -43,6 +41,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from tests.push.local_server import ThreadedAiohttpServer
 
 #: RFC 8292 §2: "exp" MUST NOT be more than 24 hours from the time of the request.
 MAX_VAPID_LIFETIME = 24 * 60 * 60
@@ -179,7 +179,7 @@ class _Responses:
         return self.queued.popleft() if self.queued else self.standing
 
 
-class PushService:
+class PushService(ThreadedAiohttpServer):
     """The push service of RFC 8030, on ``http://127.0.0.1:<free port>``, in its own thread.
 
     Use ``with PushService() as service:`` (or ``start()``/``stop()``); hand the server
@@ -192,12 +192,8 @@ class PushService:
         #: When set (base64url), VAPID must also use this application server key, as for a
         #: subscription made with ``applicationServerKey`` (RFC 8292 §4).
         self.expected_vapid_public_key: str | None = None
+        super().__init__()
         self.max_body_bytes = max_body_bytes
-        self._host = "127.0.0.1"
-        self._port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self._condition = threading.Condition()
         self._pushes: list[ReceivedPush] = []
         self._responses: dict[str, _Responses] = {}
@@ -205,79 +201,15 @@ class PushService:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        """The service's origin, ``http://127.0.0.1:<port>``: also the VAPID ``aud``."""
-        if self._port is None:
-            raise RuntimeError("PushService is not started")
-        return f"http://{self._host}:{self._port}"
+    thread_name = "push-service"
 
     def endpoint(self, name: str) -> str:
-        """The push endpoint of the subscription called ``name``."""
+        """The push endpoint of the subscription called ``name`` (on :attr:`url`, the
+        service's origin and so the VAPID ``aud``)."""
         return f"{self.url}/push/{name}"
 
-    def start(self) -> Self:
-        """Bind a free port and serve from a background thread; returns once listening."""
-        if self._thread is not None:
-            raise RuntimeError("PushService is already started")
-        # Bind here rather than pick a port and bind later: no other process can take it.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind((self._host, 0))
-        self._port = int(sock.getsockname()[1])
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(
-            target=self._run_loop, args=(loop,), name=f"push-service-{self._port}", daemon=True
-        )
-        self._loop, self._thread = loop, thread
-        thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._serve(sock), loop).result(timeout=10)
-        except BaseException:
-            sock.close()
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and join the thread (idempotent). Recorded pushes stay readable."""
-        loop, thread, runner = self._loop, self._thread, self._runner
-        if loop is None or thread is None:
-            return
-        try:
-            if runner is not None:
-                asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            self._loop = self._thread = self._runner = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @staticmethod
-    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _serve(self, sock: socket.socket) -> None:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/push/{name}", self._handle_push)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
-        self._runner = runner
 
     # -- configuration and inspection -----------------------------------------------------
 
