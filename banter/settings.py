@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "media",
     "push",
     "calls",
+    "wallet",
     "presence",
     "banter.web",
 ]

@@ -62,6 +62,7 @@ EVENTS: dict[str, EventSpec] = {
     "call:cancel": EventSpec(calls.call_cancel, schema=calls_in.CALL_REF),
     "call:end": EventSpec(calls.call_end, schema=calls_in.CALL_REF),
     "call:signal": EventSpec(calls.call_signal, "signal", calls_in.CALL_SIGNAL),
+    "call:token-refresh": EventSpec(calls.call_token_refresh, "call", calls_in.CALL_REF),
     "notifications:read": EventSpec(
         notifications.notifications_read, schema=notifications.MARK_READ
     ),

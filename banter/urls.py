@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/", include("media.urls")),
     path("api/", include("push.urls")),
     path("api/", include("calls.urls")),
+    path("api/", include("wallet.urls")),
     path("api/", include("banter.notifications.urls")),
     path("", include("banter.web.urls")),
 ]

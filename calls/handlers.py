@@ -13,7 +13,7 @@ from calls import payloads, services
 from calls.inbound import CallInitiate, CallRef, CallSignal
 
 
-async def call_initiate(ctx: EventContext, payload: CallInitiate) -> payloads.CallPayload:
+async def call_initiate(ctx: EventContext, payload: CallInitiate) -> payloads.CallWithMediaPayload:
     call = await run_sync(
         services.call_initiate,
         caller=ctx.user,
@@ -21,14 +21,23 @@ async def call_initiate(ctx: EventContext, payload: CallInitiate) -> payloads.Ca
         call_type=payload.call_type,
         device=ctx.socket.sid,
     )
-    return payloads.call_payload(call)
+    return payloads.call_with_media_payload(call, ctx.user_id)
 
 
-async def call_accept(ctx: EventContext, payload: CallRef) -> payloads.CallPayload:
+async def call_accept(ctx: EventContext, payload: CallRef) -> payloads.CallWithMediaPayload:
+    """The ack carries the receiver's media credentials too: a device woken by a push never
+    saw `call:incoming`."""
     call = await run_sync(
         services.call_accept, user=ctx.user, call_id=payload.call_id, device=ctx.socket.sid
     )
-    return payloads.call_payload(call)
+    return payloads.call_with_media_payload(call, ctx.user_id)
+
+
+async def call_token_refresh(ctx: EventContext, payload: CallRef) -> payloads.CallWithMediaPayload:
+    """A fresh Agora token for the caller's side of an answered call (Agora's "token
+    privilege will expire" callback)."""
+    call = await run_sync(services.call_for_token, user=ctx.user, call_id=payload.call_id)
+    return payloads.call_with_media_payload(call, ctx.user_id)
 
 
 async def call_reject(ctx: EventContext, payload: CallRef) -> payloads.CallPayload:

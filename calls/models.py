@@ -20,6 +20,15 @@ class CallLog(models.Model):
         COMPLETED = "completed"
         BUSY = "busy"
 
+    class Media(models.TextChoices):
+        WEBRTC = "webrtc"  # the clients' own WebRTC session over the `call:signal` relay
+        AGORA = "agora"  # an Agora channel; the server hands out RTC tokens
+
+    class EndReason(models.TextChoices):
+        HANGUP = "hangup"
+        DROPPED = "dropped"  # a side stayed disconnected past CALL_DROP_GRACE
+        INSUFFICIENT_FUNDS = "insufficient_funds"  # the caller's coins ran out
+
     caller = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calls_made"
     )
@@ -44,6 +53,20 @@ class CallLog(models.Model):
     # the duration counted to the drop.
     dropped_at = models.DateTimeField(null=True, blank=True)
     drop_deadline = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=24, choices=EndReason.choices, blank=True)
+
+    media = models.CharField(max_length=8, choices=Media.choices, default=Media.WEBRTC)
+    # The Agora channel: random, so a token for one call says nothing about another's name.
+    channel = models.CharField(max_length=64, blank=True)
+    # Billing (calls/billing.py): the receiver's price when the call started, and what the
+    # caller paid at its end (one ledger transaction keyed by the call).
+    price_per_minute = models.PositiveIntegerField(default=0)
+    cost = models.PositiveBigIntegerField(default=0)
+    billed_seconds = models.PositiveIntegerField(default=0)
+    # While a paid call is answered: when the caller's coins run out, and when to warn them
+    # (`call:balance-low`). Rows, not timers, so any instance's sweeper acts on them.
+    billing_deadline = models.DateTimeField(null=True, blank=True)
+    balance_warning_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-started_at", "-id")
@@ -52,6 +75,10 @@ class CallLog(models.Model):
             models.Index(fields=["receiver", "-started_at"], name="calllog_receiver_started"),
             models.Index(fields=["status", "ring_expires_at"], name="calllog_status_ring_expiry"),
             models.Index(fields=["status", "drop_deadline"], name="calllog_status_drop_deadline"),
+            models.Index(fields=["status", "billing_deadline"], name="calllog_status_billing_due"),
+            models.Index(
+                fields=["status", "balance_warning_at"], name="calllog_status_warning_due"
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -28,13 +28,15 @@ from banter.core.validation import check_choice, check_id, check_reference_id
 from banter.notifications.models import Notification
 from banter.notifications.services import notification_create
 from banter.realtime.broadcast import broadcast_on_commit, user_group
-from calls import payloads
+from calls import billing, payloads
+from calls.media import media_for_new_call, new_channel
 from calls.models import CallLog
 from chat.models import Membership
 from push.models import PushOutbox
 from push.outbox import record_call_push
 
 Status = CallLog.Status
+EndReason = CallLog.EndReason
 ACTIVE = (Status.RINGING, Status.ANSWERED)
 SWEEP_BATCH = 100
 
@@ -43,7 +45,8 @@ SWEEP_BATCH = 100
 def call_initiate(*, caller: User, receiver_id: int, call_type: str, device: str = "") -> CallLog:
     """Ring the receiver on every device, or log a `busy` call if they are in another call.
 
-    Only people who share a room can call each other (no calls from strangers).
+    Only people who share a room can call each other (no calls from strangers). A call to a
+    receiver with a price needs the caller to afford its first minute (insufficient_funds).
     """
     call_type = check_choice(call_type, field="callType", choices=tuple(CallLog.CallType.values))
     receiver_id = check_reference_id(receiver_id, field="receiverId")
@@ -77,15 +80,30 @@ def call_initiate(*, caller: User, receiver_id: int, call_type: str, device: str
         broadcast_on_commit(user_group(caller.pk), payloads.CALL_BUSY, payloads.call_payload(call))
         return call
 
+    price = billing.price_for(receiver_id)
+    billing.require_first_minute(caller.pk, price)
+    media = media_for_new_call()
     call = CallLog.objects.create(
         caller=caller,
         receiver=receiver,
         call_type=call_type,
         ring_expires_at=now + timedelta(seconds=settings.BANTER["CALL_RING_TIMEOUT"]),
         caller_device=device,
+        media=media,
+        channel=new_channel() if media == CallLog.Media.AGORA else "",
+        price_per_minute=price,
     )
-    payload = payloads.call_payload(call)
-    broadcast_on_commit(user_group(receiver_id), payloads.CALL_INCOMING, payload)
+    # Each side's payload carries its own token: encoded once per side, not per device.
+    broadcast_on_commit(
+        user_group(receiver_id),
+        payloads.CALL_INCOMING,
+        payloads.call_with_media_payload(call, receiver_id),
+    )
+    broadcast_on_commit(
+        user_group(caller.pk),
+        payloads.CALL_INITIATED,
+        payloads.call_with_media_payload(call, caller.pk),
+    )
     # In this transaction: the receiver's devices ring too when no socket of theirs is open.
     record_call_push(call, PushOutbox.Kind.CALL_INCOMING)
     return call
@@ -103,7 +121,16 @@ def call_accept(*, user: User, call_id: int, device: str = "") -> CallLog:
     call.status = Status.ANSWERED
     call.answered_at = now
     call.receiver_device = device
-    call.save(update_fields=["status", "answered_at", "receiver_device"])
+    billing.start(call)  # a paid call: the caller's cut-off (refused if it is already due)
+    call.save(
+        update_fields=[
+            "status",
+            "answered_at",
+            "receiver_device",
+            "billing_deadline",
+            "balance_warning_at",
+        ]
+    )
     payload = payloads.call_payload(call)
     broadcast_on_commit(user_group(call.caller_id), payloads.CALL_ACCEPTED, payload)
     # The receiver's other devices stop ringing; the one that answered knows from its ack.
@@ -141,6 +168,19 @@ def call_end(*, user: User, call_id: int) -> CallLog:
     call = _call_locked(user, call_id)
     _require(call, Status.ANSWERED, "end")
     _finish(call, Status.COMPLETED, payloads.CALL_ENDED)
+    return call
+
+
+def call_for_token(*, user: User, call_id: int) -> CallLog:
+    """Check a `call:token-refresh`: the user is in the answered call, and it runs on Agora."""
+    call = _call_of_participant(user, call_id, CallLog.objects.all())
+    _require(call, Status.ANSWERED, "refresh the token of")
+    if call.media != CallLog.Media.AGORA:
+        raise conflict(
+            "This call's media is WebRTC over call:signal: it has no Agora token",
+            callId=call.pk,
+            media=call.media,
+        )
     return call
 
 
@@ -242,13 +282,18 @@ def call_drop_forgive(*, call_id: int) -> bool:
 
 
 def calls_sweep(*, now: datetime | None = None) -> list[CallLog]:
-    """Expire due calls: ringing past ring_expires_at -> missed; answered past
-    drop_deadline -> completed at the drop. Safe on every instance at once: rows are locked
-    with SKIP LOCKED where the database has it, and each change is conditional on the status,
-    so a call is expired exactly once."""
+    """Act on due calls: ringing past ring_expires_at -> missed; a paid call a minute
+    before the caller's coins run out -> `call:balance-low`, and when they have run out ->
+    completed (insufficient_funds); answered past drop_deadline -> completed at the drop.
+    Safe on every instance at once: rows are locked with SKIP LOCKED where the database has
+    it, and each change is conditional on the status, so a call is expired exactly once."""
     now = now or timezone.now()
-    expired = [*_sweep_batch(_due_rings(now), _miss), *_sweep_batch(_due_drops(now), _end_dropped)]
-    return expired
+    return [
+        *_sweep_batch(_due_rings(now), _miss),
+        *_sweep_batch(_due_cutoffs(now), _cut_off),
+        *_sweep_batch(_due_warnings(now), _warn_balance_low),
+        *_sweep_batch(_due_drops(now), _end_dropped),
+    ]
 
 
 def _due_rings(now: datetime) -> QuerySet[CallLog]:
@@ -262,6 +307,14 @@ def _dropped_calls() -> QuerySet[CallLog]:
 
 def _due_drops(now: datetime) -> QuerySet[CallLog]:
     return CallLog.objects.filter(status=Status.ANSWERED, drop_deadline__lte=now)
+
+
+def _due_cutoffs(now: datetime) -> QuerySet[CallLog]:
+    return CallLog.objects.filter(status=Status.ANSWERED, billing_deadline__lte=now)
+
+
+def _due_warnings(now: datetime) -> QuerySet[CallLog]:
+    return CallLog.objects.filter(status=Status.ANSWERED, balance_warning_at__lte=now)
 
 
 def _sweep_batch(due: QuerySet[CallLog], expire: Callable[[CallLog], bool]) -> list[CallLog]:
@@ -298,16 +351,74 @@ def _miss(call: CallLog) -> bool:
 
 def _end_dropped(call: CallLog) -> bool:
     ended_at = call.dropped_at or timezone.now()
+    if call.billing_deadline is not None:
+        ended_at = min(ended_at, call.billing_deadline)  # not one second past what is paid
+    return _complete(call, ended_at, EndReason.DROPPED)
+
+
+def _cut_off(call: CallLog) -> bool:
+    """The caller's coins ran out: end the call there, unless a top-up moved the deadline."""
+    now = timezone.now()
+    if billing.rescheduled(call, now):
+        _save_schedule(call)
+        return False
+    ended_at = min(call.billing_deadline or now, now)
+    if call.dropped_at is not None and call.dropped_at < ended_at:
+        return _complete(call, call.dropped_at, EndReason.DROPPED)
+    return _complete(call, ended_at, EndReason.INSUFFICIENT_FUNDS)
+
+
+def _warn_balance_low(call: CallLog) -> bool:
+    """`call:balance-low` to the caller, once, CALL_BALANCE_WARNING before the cut-off."""
+    now = timezone.now()
+    balance = billing.caller_balance_locked(call)
+    deadline, warn_at = billing.schedule(call, balance)
+    if warn_at > now:  # topped up since: warn later, if at all
+        _save_schedule(call)
+        return False
+    warned = CallLog.objects.filter(
+        pk=call.pk, status=Status.ANSWERED, balance_warning_at__isnull=False
+    ).update(balance_warning_at=None, billing_deadline=deadline)
+    if warned:
+        seconds_left = max(0, round((deadline - now).total_seconds()))
+        broadcast_on_commit(
+            user_group(call.caller_id),
+            payloads.CALL_BALANCE_LOW,
+            payloads.balance_low_payload(call, balance, seconds_left),
+        )
+    return False  # still answered: nothing expired
+
+
+def _save_schedule(call: CallLog) -> None:
+    CallLog.objects.filter(pk=call.pk, status=Status.ANSWERED).update(
+        billing_deadline=call.billing_deadline, balance_warning_at=call.balance_warning_at
+    )
+
+
+def _complete(call: CallLog, ended_at: datetime, reason: str) -> bool:
+    """Answered -> completed at `ended_at`, charged in the same transaction."""
     if not _transition(
         call,
         Status.ANSWERED,
         Status.COMPLETED,
         ended_at=ended_at,
         duration=_duration(call, ended_at),
+        end_reason=reason,
     ):
         return False
+    billing.charge(call)
+    CallLog.objects.filter(pk=call.pk).update(**_billing_fields(call))
     _broadcast_both(call, payloads.CALL_ENDED, payloads.call_ended_payload(call))
     return True
+
+
+def _billing_fields(call: CallLog) -> dict[str, Any]:
+    return {
+        "cost": call.cost,
+        "billed_seconds": call.billed_seconds,
+        "billing_deadline": call.billing_deadline,
+        "balance_warning_at": call.balance_warning_at,
+    }
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -328,8 +439,15 @@ def _finish(call: CallLog, status: str, event: str) -> None:
     call.status = status
     call.ended_at = now
     if status == Status.COMPLETED:
+        if call.billing_deadline is not None:
+            now = min(now, call.billing_deadline)  # a hang-up the sweeper had not cut off yet
+        call.ended_at = now
         call.duration = _duration(call, now)
-    call.save(update_fields=["status", "ended_at", "duration"])
+        call.end_reason = EndReason.HANGUP
+        billing.charge(call)
+    call.save(
+        update_fields=["status", "ended_at", "duration", "end_reason", *_billing_fields(call)]
+    )
     payload = payloads.call_ended_payload(call) if event == payloads.CALL_ENDED else None
     _broadcast_both(call, event, payload or payloads.call_payload(call))
 

@@ -46,6 +46,7 @@ RATES = "Rate limits"
 DOMAINS = "Chat, presence and calls"
 MEDIA = "Attachments (uploads)"
 PUSH = "Push notifications"
+PAID_CALLS = "Call media and coins"
 OPERATIONS = "Cluster and operations"
 # Group title -> the README's line under it.
 GROUPS = {
@@ -59,6 +60,8 @@ GROUPS = {
     'and the members of the room of their message (docs/api.md "Attachments").',
     PUSH: "Pushes to offline devices come from a durable outbox (docs/operations.md "
     '"Push notifications").',
+    PAID_CALLS: "Calls relay WebRTC signals; with both Agora settings they also get Agora "
+    'channels and RTC tokens. Coins are credited by staff only (docs/api.md "Wallet").',
     OPERATIONS: "",
 }
 
@@ -477,6 +480,57 @@ class Config:
         ),
         "push service hosts Web Push endpoints may name (empty: any public https host)",
         PUSH,
+    )
+
+    # --- Call media and coins
+    AGORA_APP_ID: str = knob(
+        "",
+        "Agora: the project's App ID; with the certificate every call gets an Agora channel "
+        "and RTC tokens (unset: WebRTC signal relay only)",
+        PAID_CALLS,
+    )
+    AGORA_APP_CERTIFICATE: str = knob(
+        "", "Agora: the project's primary App Certificate", PAID_CALLS
+    )
+    # An Agora token must outlive the ring and the call; clients renew it with
+    # `call:token-refresh` when Agora warns it is about to expire.
+    CALL_MAX_DURATION: float = knob(
+        7200.0,
+        "seconds of call an Agora token covers after the ring (then `call:token-refresh`)",
+        PAID_CALLS,
+    )
+    CALL_ICE_URLS: Names = knob(
+        (),
+        "STUN/TURN URLs for WebRTC calls, e.g. `stun:turn.example.com,turn:turn.example.com"
+        "?transport=udp` (`GET /api/calls/config`)",
+        PAID_CALLS,
+    )
+    # coturn's `use-auth-secret`: each client gets a short-lived username and HMAC password
+    # (the TURN REST API), so no long-lived TURN password is ever handed out.
+    CALL_TURN_SECRET: str = knob(
+        "", "coturn's `static-auth-secret`: `turn:` URLs get time-limited credentials", PAID_CALLS
+    )
+    CALL_PRICE_PER_MINUTE: int = knob(
+        0, "coins a minute of a call costs its caller, for receivers who set no price", PAID_CALLS
+    )
+    CALL_MAX_PRICE_PER_MINUTE: int = knob(
+        100_000, "the highest price per minute a user may set", PAID_CALLS
+    )
+    CALL_PLATFORM_FEE_PERCENT: int = knob(
+        20,
+        "percent of each call's cost kept by the platform (the receiver gets the rest)",
+        PAID_CALLS,
+    )
+    CALL_BILLING: str = knob(
+        "minute",
+        "`minute`: each started minute is billed whole; `second`: billed by the second",
+        PAID_CALLS,
+        choices=("minute", "second"),
+    )
+    CALL_BALANCE_WARNING: float = knob(
+        60.0,
+        "`call:balance-low` comes this many seconds before the caller's coins run out",
+        PAID_CALLS,
     )
 
     # --- Cluster and operations

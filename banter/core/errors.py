@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     QUOTA_EXCEEDED = "quota_exceeded"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
     UNAUTHORIZED = "unauthorized"
     TOKEN_EXPIRED = "token_expired"
     INTERNAL_ERROR = "internal_error"
@@ -34,6 +35,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.QUOTA_EXCEEDED: 403,
+    ErrorCode.INSUFFICIENT_FUNDS: 402,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.TOKEN_EXPIRED: 401,
     ErrorCode.INTERNAL_ERROR: 500,
