@@ -67,6 +67,52 @@ def check_rate_classes(
     return errors
 
 
+# Knob -> (lowest, highest) for the numbers whose type alone does not make them sensible.
+BOUNDED_KNOBS = {
+    "CALL_PLATFORM_FEE_PERCENT": (0, 100),
+    "CALL_PRICE_PER_MINUTE": (0, None),
+    "CALL_MAX_PRICE_PER_MINUTE": (0, None),
+    "CALL_BALANCE_WARNING": (0, None),
+    "CALL_MAX_DURATION": (60, None),
+}
+AGORA_KNOBS = ("AGORA_APP_ID", "AGORA_APP_CERTIFICATE")
+
+
+@checks.register(TAG)
+def check_call_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Paid-call numbers in range, and Agora's two credentials set together and well formed
+    (a typo would otherwise surface as clients failing to join, one call at a time)."""
+    banter = settings.BANTER
+    errors: list[checks.CheckMessage] = []
+    for name, (low, high) in BOUNDED_KNOBS.items():
+        value = banter[name]
+        if value < low or (high is not None and value > high):
+            bounds = f"{low}..{high}" if high is not None else f"at least {low}"
+            errors.append(checks.Error(f"{name} is {value}: must be {bounds}", id="banter.E003"))
+    agora = [banter[name] for name in AGORA_KNOBS]
+    if any(agora) and not all(agora):
+        errors.append(
+            checks.Error(
+                "set both AGORA_APP_ID and AGORA_APP_CERTIFICATE, or neither", id="banter.E004"
+            )
+        )
+    for name, value in zip(AGORA_KNOBS, agora, strict=True):
+        if value and (len(value) != 32 or any(c not in "0123456789abcdefABCDEF" for c in value)):
+            errors.append(
+                checks.Error(
+                    f"{name} must be the 32 hex digits Agora's console shows", id="banter.E005"
+                )
+            )
+    for url in banter["CALL_ICE_URLS"]:
+        if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+            errors.append(
+                checks.Error(f"CALL_ICE_URLS: {url!r} is not a stun:/turn: URL", id="banter.E006")
+            )
+    return errors
+
+
 def fail_on_errors() -> None:
     """Raise ImproperlyConfigured if a "banter" check fails (for entry points that skip
     Django's system checks)."""

@@ -103,3 +103,19 @@ def test_loading_the_asgi_application_fails(settings_without_join: dict[str, str
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "join-room" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "error_id"),
+    [
+        ({"CALL_PLATFORM_FEE_PERCENT": 101}, "banter.E003"),
+        ({"CALL_PRICE_PER_MINUTE": -1}, "banter.E003"),
+        ({"AGORA_APP_ID": "970CA35de60c44645bbae8a215061b33"}, "banter.E004"),
+        ({"AGORA_APP_ID": "not-hex", "AGORA_APP_CERTIFICATE": "x" * 32}, "banter.E005"),
+        ({"CALL_ICE_URLS": ("https://turn.example.com",)}, "banter.E006"),
+    ],
+)
+def test_call_settings_are_checked(settings: Any, changes: dict[str, Any], error_id: str) -> None:
+    assert not [m for m in checks.run_checks(tags=[TAG]) if m.id and m.id >= "banter.E003"]
+    settings.BANTER = {**settings.BANTER, **changes}
+    assert error_id in {message.id for message in checks.run_checks(tags=[TAG])}
