@@ -44,6 +44,9 @@ typing = TypingHandlers(TYPING)
 receipts = ReadReceiptHandlers(READ_RECEIPTS)
 presence = PresenceHandlers(PRESENCE)
 
+# The seed's clients learn of a failed call event from `call:error {error}` (no acks).
+CALL_ERROR = "call:error"
+
 EVENTS: dict[str, EventSpec] = {
     "join-room": EventSpec(rooms.join_room, "join", chat_in.ROOM_REF),
     "leave-room": EventSpec(rooms.leave_room, "join", chat_in.ROOM_REF),
@@ -56,13 +59,15 @@ EVENTS: dict[str, EventSpec] = {
     "typing-stop": EventSpec(typing.typing_stop, "typing", chat_in.ROOM_REF),
     "mark-read": EventSpec(receipts.mark_read, "read", chat_in.READ_MARK),
     "presence:update": EventSpec(presence.presence_update, "presence", presence_in.STATUS_UPDATE),
-    "call:initiate": EventSpec(calls.call_initiate, "call", calls_in.CALL_INITIATE),
-    "call:accept": EventSpec(calls.call_accept, schema=calls_in.CALL_REF),
-    "call:reject": EventSpec(calls.call_reject, schema=calls_in.CALL_REF),
-    "call:cancel": EventSpec(calls.call_cancel, schema=calls_in.CALL_REF),
-    "call:end": EventSpec(calls.call_end, schema=calls_in.CALL_REF),
-    "call:signal": EventSpec(calls.call_signal, "signal", calls_in.CALL_SIGNAL),
-    "call:token-refresh": EventSpec(calls.call_token_refresh, "call", calls_in.CALL_REF),
+    "call:initiate": EventSpec(calls.call_initiate, "call", calls_in.CALL_INITIATE, CALL_ERROR),
+    "call:accept": EventSpec(calls.call_accept, schema=calls_in.CALL_REF, error_event=CALL_ERROR),
+    "call:reject": EventSpec(calls.call_reject, schema=calls_in.CALL_REF, error_event=CALL_ERROR),
+    "call:cancel": EventSpec(calls.call_cancel, schema=calls_in.CALL_REF, error_event=CALL_ERROR),
+    "call:end": EventSpec(calls.call_end, schema=calls_in.CALL_REF, error_event=CALL_ERROR),
+    "call:signal": EventSpec(calls.call_signal, "signal", calls_in.CALL_SIGNAL, CALL_ERROR),
+    "call:token-refresh": EventSpec(
+        calls.call_token_refresh, "call", calls_in.CALL_REF, CALL_ERROR
+    ),
     "notifications:read": EventSpec(
         notifications.notifications_read, schema=notifications.MARK_READ
     ),

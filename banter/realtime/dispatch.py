@@ -73,6 +73,10 @@ class EventSpec(Generic[PayloadT]):
     handler: Handler[PayloadT]
     rate_class: str = "default"
     schema: EdgeSchema[PayloadT] | None = None
+    # A failure without an ack callback is also emitted under this name, with the message as
+    # `error` too: clients written for another server's event (the seed's `call:error
+    # {error}`) see it unchanged.
+    error_event: str | None = None
 
 
 async def dispatch(
@@ -107,15 +111,16 @@ async def dispatch(
         ctx.socket.ack(ack_id, [envelope])
     elif not envelope["ok"]:
         error_body = envelope["error"]
-        ctx.socket.emit(
-            "error",
-            {
-                "code": error_body["code"],
-                "message": error_body["message"],
-                "details": error_body["details"],
-                "event": _shown(event),
-            },
-        )
+        body = {
+            "code": error_body["code"],
+            "message": error_body["message"],
+            "details": error_body["details"],
+            "event": _shown(event),
+        }
+        ctx.socket.emit("error", body)
+        spec = table.get(event)
+        if spec is not None and spec.error_event:
+            ctx.socket.emit(spec.error_event, {"error": body["message"], **body})
 
 
 def _shown(event: str) -> str:

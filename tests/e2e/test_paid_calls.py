@@ -163,6 +163,12 @@ async def test_a_call_the_caller_cannot_pay_is_refused(
     ack = await c.call("call:initiate", {"receiverId": bob.id, "callType": "video"})
     assert error_code(ack) == "insufficient_funds"
     assert ack["error"]["details"] == {"balance": PRICE - 1, "pricePerMinute": PRICE}
+    # Without an ack callback (the seed's clients): `error`, and the seed's `call:error`.
+    await c.client.emit("call:initiate", {"receiverId": bob.id, "callType": "video"})
+    seed_error = await c.wait_for("call:error")
+    assert seed_error["code"] == "insufficient_funds" and seed_error["event"] == "call:initiate"
+    assert seed_error["error"] == seed_error["message"]
+    assert (await c.wait_for("error"))["code"] == "insufficient_funds"
     await settle()
     assert b.received("call:incoming") == [] and c.received("call:initiated") == []
     assert api.call("GET", "/api/calls", token=carol.access)["results"] == []

@@ -65,6 +65,7 @@ TABLE = {
     "refuse": EventSpec(refuse),
     "explode": EventSpec(explode),
     "limited": EventSpec(echo, "tight"),
+    "seed:refuse": EventSpec(refuse, error_event="seed:error"),
 }
 
 
@@ -107,6 +108,15 @@ async def test_without_ack_failures_become_error_events() -> None:
     assert socket.emitted == [
         ("error", ({"code": "forbidden", "message": "no", "details": {}, "event": "refuse"},))
     ]
+
+
+async def test_an_event_may_also_name_its_own_error_event() -> None:
+    ctx, socket = make_ctx()
+    await dispatch(ctx, TABLE, "seed:refuse", [], None, 10)
+    await dispatch(ctx, TABLE, "seed:refuse", [], 3, 10)  # with an ack: only the ack
+    body = {"code": "forbidden", "message": "no", "details": {}, "event": "seed:refuse"}
+    assert socket.emitted == [("error", (body,)), ("seed:error", ({"error": "no", **body},))]
+    assert len(socket.acks) == 1
 
 
 async def test_unknown_event_and_oversize_payload() -> None:
