@@ -152,8 +152,10 @@ def wallet_inconsistencies() -> list[str]:
     """What breaks the ledger's two rules, in words (empty: consistent). Read in one
     REPEATABLE READ snapshot on PostgreSQL so a charge committing meanwhile is not a false
     alarm."""
+    # Only a transaction of its own can choose its isolation (not one nested in a caller's).
+    own = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if own and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         return _inconsistencies()
