@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "banter" / "web" / "static" / "web"
 WORKER = ROOT / "banter" / "web" / "templates" / "web" / "sw.js"
 NODE_DIST = ROOT / "node_modules" / "socket.io-client" / "dist"
-ASSETS = ("web/app.js", "web/app.css", "web/vendor/socket.io.min.js")
+ASSETS = ("web/app.js", "web/calls.js", "web/app.css", "web/vendor/socket.io.min.js")
 
 
 @pytest.mark.parametrize("name", ["socket.io.min.js", "socket.io.min.js.map"])
@@ -62,7 +62,7 @@ def test_assets_are_collected(asset: str) -> None:
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("script", [STATIC / "app.js", WORKER])
+@pytest.mark.parametrize("script", [STATIC / "app.js", STATIC / "calls.js", WORKER])
 def test_page_script_never_parses_html(script: Path) -> None:
     """User content is set as text only; keep HTML-parsing sinks out of the page script (and
     out of the service worker, which shows other users' messages in notifications)."""

@@ -4,6 +4,8 @@
 // Rule: user content (messages, names) is only ever set with textContent / createElement,
 // never parsed as HTML, so `<img src=x onerror=alert(1)>` shows as those characters.
 
+import { createCalls } from "./calls.js";
+
 const io = window.io; // vendor/socket.io.min.js, a classic script that runs before this module
 
 const SESSION_KEY = "banter.session"; // sessionStorage: per tab, so two tabs can be two users
@@ -337,6 +339,7 @@ function connect() {
   socket.on("notification:count", (event) => setNotifications(event.unread));
   socket.on("user-joined-room", onUserJoinedRoom);
   socket.on("user-left-room", onUserLeftRoom);
+  calls.attach(socket);
 }
 
 async function resync() {
@@ -369,6 +372,7 @@ async function startSession() {
     }
   }
   setupPush();
+  calls.start();
   try {
     await loadRooms();
   } catch (error) {
@@ -385,6 +389,7 @@ async function startSession() {
 }
 
 function endSession(message) {
+  calls.stop(); // while the socket can still tell the server
   state.socket?.disconnect();
   state.socket = null;
   state.session = null;
@@ -471,6 +476,7 @@ async function openRoom(roomId) {
   $("messages").replaceChildren();
   $("load-older").hidden = true;
   $("room-title").textContent = roomName(state.rooms.get(roomId));
+  calls.showRoom(state.rooms.get(roomId));
   renderMute();
   renderRooms();
   renderMembers();
@@ -515,6 +521,7 @@ async function joinCurrentRoom() {
       if (member && !typing.has(userId)) showTyping(roomId, userId, displayName(member));
     }
     $("room-title").textContent = roomName(state.rooms.get(roomId));
+    calls.showRoom(state.rooms.get(roomId));
     renderMembers();
     renderSeenBy();
     fetchLastSeen();
@@ -1574,6 +1581,9 @@ function scrollToBottom() {
 
 // ---------------------------------------------------------------------------------------
 // Wiring
+
+// Audio and video calls (calls.js): it is told about the socket, the open room and the session.
+const calls = createCalls({ call, api, notice, me, displayName, el, button });
 
 $("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
