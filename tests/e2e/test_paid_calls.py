@@ -87,19 +87,22 @@ def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture(scope="module")
-def agora_server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    logs = tmp_path_factory.mktemp("agora-call-logs")
-    server = start_banter(
-        database,
-        logs,
-        "agora-calls",
-        **PAID_SETTINGS,
-        AGORA_APP_ID=APP_ID,
-        AGORA_APP_CERTIFICATE=CERTIFICATE,
-        CALL_MAX_DURATION="3600",
-    )
-    yield server
-    server.stop()
+def agora_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """On a database of its own: two embedded-default servers on one database would each
+    sweep the other's calls, and announce the result only to their own sockets."""
+    with fresh_database(tmp_path_factory.mktemp("agora-calls-db")) as database:
+        logs = tmp_path_factory.mktemp("agora-call-logs")
+        server = start_banter(
+            database,
+            logs,
+            "agora-calls",
+            **PAID_SETTINGS,
+            AGORA_APP_ID=APP_ID,
+            AGORA_APP_CERTIFICATE=CERTIFICATE,
+            CALL_MAX_DURATION="3600",
+        )
+        yield server
+        server.stop()
 
 
 @pytest.fixture
@@ -240,7 +243,8 @@ async def test_agora_calls_carry_each_sides_token_and_refresh_it(
     finally:
         await group.close()
 
-    # The same database behind a server without Agora: new calls are WebRTC.
+    # A server without Agora: calls are WebRTC, with no token to refresh.
+    alice, erin = friends(RestClient(server.url), "alice", "erin")
     group = Clients(server.url)
     try:
         a, e = await group.connect(alice), await group.connect(erin)
