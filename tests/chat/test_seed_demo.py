@@ -12,6 +12,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from banter.accounts.models import User
 from chat.management.commands.seed_demo import DEMO_PASSWORD
 from chat.models import Membership, Message, Room
+from wallet.models import LedgerEntry
+from wallet.services import price_per_minute, wallet_of
 
 
 def seed() -> str:
@@ -56,6 +58,11 @@ def test_creates_demo_data() -> None:
     assert token["user_id"] == str(users["alice"].pk)
     assert "io(" in output
 
+    # Paid calls to try: alice has coins, bob a price.
+    assert wallet_of(users["alice"].pk).balance == 500
+    assert price_per_minute(wallet_of(users["bob"].pk)) == 10
+    assert "Coins: alice has 500" in output
+
 
 @pytest.mark.django_db
 def test_second_run_adds_nothing() -> None:
@@ -65,6 +72,7 @@ def test_second_run_adds_nothing() -> None:
         Room.objects.count(),
         Membership.objects.count(),
         Message.objects.count(),
+        LedgerEntry.objects.count(),
     )
     seed()
     assert (
@@ -72,6 +80,7 @@ def test_second_run_adds_nothing() -> None:
         Room.objects.count(),
         Membership.objects.count(),
         Message.objects.count(),
+        LedgerEntry.objects.count(),
     ) == counts
 
 

@@ -16,6 +16,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from banter.accounts.models import User
 from chat import services
 from chat.models import Room
+from wallet.services import wallet_credit, wallet_set_price
 
 DEMO_PASSWORD = "banter-demo-pass"
 DEMO_USERS = (("alice", "Alice Archer"), ("bob", "Bob Baker"), ("carol", "Carol Cooper"))
@@ -26,6 +27,9 @@ GENERAL_MESSAGES = (
     ("bob", "seed-general-2", "Hi Alice! Messages here arrive over Socket.IO in real time."),
     ("carol", "seed-general-3", "And history is paged over REST by seq."),
 )
+# Paid calls to try in the page: bob charges by the minute, alice has coins, carol none.
+BOB_PRICE_PER_MINUTE = 10
+ALICE_COINS = 500
 DIRECT_MESSAGES = (
     ("alice", "seed-direct-1", "Hey Bob, this is our direct room."),
     ("bob", "seed-direct-2", "Only the two of us can read it."),
@@ -62,12 +66,20 @@ class Command(BaseCommand):
                 services.message_send(
                     sender=users[sender], room_id=direct.pk, content=content, client_id=client_id
                 )
+            wallet_set_price(user=users["bob"], price_per_minute=BOB_PRICE_PER_MINUTE)
+            # The key makes a re-run credit nothing more.
+            wallet_credit(
+                user_id=users["alice"].pk, amount=ALICE_COINS, memo="demo", key="seed-demo-alice"
+            )
 
         self.stdout.write(f"Demo users (password: {DEMO_PASSWORD}):")
         for username, user in users.items():
             self.stdout.write(f"  {username:<6} id={user.pk}  token={AccessToken.for_user(user)}")
         self.stdout.write(
             f'Rooms: "{GENERAL_ROOM}" id={general.pk} (public), alice<->bob id={direct.pk}'
+        )
+        self.stdout.write(
+            f"Coins: alice has {ALICE_COINS}; calls to bob cost {BOB_PRICE_PER_MINUTE} a minute"
         )
         self.stdout.write(
             'Connect: io("http://127.0.0.1:8000", {auth: {token: "<token>"}}) or '
