@@ -66,7 +66,8 @@ def test_without_agora_calls_are_webrtc_and_carry_no_token(pair: tuple[User, Use
     assert refused.value.details["media"] == "webrtc"
 
 
-def agora_rtc(token: str) -> Any:
+def agora_rtc(token: str | None) -> Any:
+    assert token is not None
     parsed = AccessToken2.parse(token)
     assert parsed.app_id == APP_ID
     [rtc] = parsed.services

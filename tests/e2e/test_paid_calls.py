@@ -63,7 +63,7 @@ def assert_ledger_consistent(database: str) -> None:
 
 
 def wallet(api: RestClient, user: User) -> dict[str, int]:
-    return api.call("GET", "/api/wallet", token=user.access)  # type: ignore[no-any-return]
+    return api.call("GET", "/api/wallet", token=user.access)
 
 
 def set_price(api: RestClient, user: User, price: int) -> None:
