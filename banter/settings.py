@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
@@ -89,6 +90,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before CommonMiddleware: a preflight is answered even where CommonMiddleware would
+    # redirect (APPEND_SLASH), and every /api/ answer, errors included, carries the headers.
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -242,6 +246,15 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = CONFIG.SECURE_COOKIES
     CSRF_COOKIE_SECURE = CONFIG.SECURE_COOKIES
 CSRF_TRUSTED_ORIGINS = ALLOWED_ORIGINS
+
+# Cross-origin REST (django-cors-headers) for the same origins as sockets, and only on /api/
+# (the admin and the page stay same-origin). No credentials: the API authenticates with
+# bearer tokens, never cookies, so a foreign page cannot ride a session.
+CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
+# Readable by the calling page: rate-limit waits, download names, upload links.
+CORS_EXPOSE_HEADERS = ["Retry-After", "Content-Disposition", "Location"]
 if CONFIG.BEHIND_TLS_PROXY:
     # Only behind a proxy that overwrites X-Forwarded-Proto (deploy/nginx.conf does).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -104,6 +104,8 @@ class LogoutApi(APIView):
 
     @extend_schema(
         operation_id="auth_logout",
+        # A bearer token is optional here (the refresh token proves who logs out).
+        auth=[{"bearerAuth": []}, {}],
         request=RefreshInputSerializer,
         responses={204: OpenApiResponse(description="Logged out")},
     )
