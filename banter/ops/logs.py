@@ -77,6 +77,10 @@ _TOKEN = re.compile(
     re.IGNORECASE,
 )
 _SID = re.compile(r"""\b(sid)(=|"\s*:\s*")([A-Za-z0-9_\-]{1,4})[^\s&"',;)\]]*""")
+# A JWT wherever it stands, named or not (its header is base64url JSON, so "eyJ..."): a token
+# percent-encoded ("token%3DeyJ..."), after "Bearer ", or under another name (Socket.IO v2
+# clients put theirs in queries, their own as well as ours) has no `token=` to be seen by.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 REDACTED = "[redacted]"
 
 
@@ -85,7 +89,8 @@ def _is_server_logger(name: str) -> bool:
 
 
 def redact(message: str, strip_query: bool = False) -> str:
-    """`message` without query strings (strip_query) and without credential values.
+    """`message` without query strings (strip_query) and without credential values (named
+    ones, and anything shaped like a JWT).
 
     An engine sid keeps its first 4 characters (about 24 of its 120 random bits), enough to
     tell one session's lines from another's and useless for taking the session over.
@@ -95,6 +100,8 @@ def redact(message: str, strip_query: bool = False) -> str:
     if "=" in message or '"' in message:
         message = _TOKEN.sub(rf"\1\2{REDACTED}", message)
         message = _SID.sub(r"\1\2\3...", message)
+    if "eyJ" in message:
+        message = _JWT.sub(REDACTED, message)
     return message
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
 
 from django.conf import settings
 
@@ -24,19 +24,27 @@ if TYPE_CHECKING:
 
 def handshake_token(auth: dict[str, Any] | None, request: RequestInfo) -> str | None:
     """The token from (in order) the CONNECT payload, the Authorization header and, only
-    with the deprecated ALLOW_QUERY_TOKEN, the handshake's `token` query parameter.
+    with the deprecated ALLOW_QUERY_TOKEN or on an Engine.IO v3 session (ALLOW_EIO3), the
+    handshake's `token` query parameter.
 
     A query string is written down by every proxy and server access log on the way, and
     kept in browser history: a token there outlives the connection. Off, a query token is
-    ignored, so such a connect is refused with auth_required as if it had none."""
+    ignored, so such a connect is refused with auth_required as if it had none. A v3 client
+    (socket.io-client 2.x) has no CONNECT payload, and in a browser no headers either."""
     if auth and isinstance(auth.get("token"), str) and auth["token"]:
         return str(auth["token"])
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer " and header[7:].strip():
         return header[7:].strip()
-    if settings.BANTER.get("ALLOW_QUERY_TOKEN", False):
+    if settings.BANTER.get("ALLOW_QUERY_TOKEN", False) or _engine_io_v3(request):
         return request.query.get("token") or None
     return None
+
+
+def _engine_io_v3(request: RequestInfo) -> bool:
+    """An Engine.IO v3 session's handshake (the transports open those only with ALLOW_EIO3;
+    checked here too, so the query token never counts without it)."""
+    return request.query.get("EIO") == "3" and bool(settings.BANTER.get("ALLOW_EIO3", False))
 
 
 def verify_for_connect(token: str | None) -> tuple[int, dict[str, Any]]:
@@ -104,6 +112,12 @@ def end_session(socket: Socket, reason: str) -> None:
         socket.engine.close(reason)
 
 
+class TokenExpiryPayload(TypedDict):
+    """`auth:expiring` and the `auth:refresh` ack: when the socket's token expires (epoch s)."""
+
+    exp: int
+
+
 class AuthRefresh(Payload, frozen=True):
     token: str
 
@@ -117,7 +131,7 @@ def _token_required(payload: object = None) -> NoReturn:
 AUTH_REFRESH = EdgeSchema(AuthRefresh, explain=_token_required)
 
 
-async def auth_refresh(ctx: EventContext, payload: AuthRefresh) -> dict[str, Any]:
+async def auth_refresh(ctx: EventContext, payload: AuthRefresh) -> TokenExpiryPayload:
     """`auth:refresh {token}`: a fresh access token of the same user extends the socket."""
     if not payload.token:
         _token_required()

@@ -3,6 +3,10 @@
 An EngineSocket owns the outbound queue, the server-driven heartbeat and the upgrade state.
 The WebSocket consumer and the long-polling HTTP handler (transports.py) feed it inbound
 frames and drain its queue; the Socket.IO layer above sees only `on_message`/`on_close`.
+
+EngineSocketV3 is the Engine.IO v3 session (socket.io-client 2.x, behind ALLOW_EIO3): its
+own open packet, payload formats and client-driven heartbeat, as overrides, so a v4 session
+never tests which version it is.
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ from typing import Any, Protocol
 import orjson
 
 from banter.core import metrics
-from banter.realtime.codec import EngineType, ProtocolError, engine_decode, engine_encode_payload
+from banter.realtime import codec_eio3
+from banter.realtime.codec import (
+    EngineType,
+    ProtocolError,
+    engine_decode,
+    engine_decode_payload,
+    engine_encode_payload,
+)
 
 logger = logging.getLogger("banter.realtime.engine")
 
@@ -65,6 +76,8 @@ class EngineConfig:
     # past it new handshakes get a retryable refusal (503) the clients back off from, instead
     # of joining a queue so long that they time out and retry into it. 0: no limit.
     max_unadmitted: int = 0
+    # Engine.IO v3 clients (socket.io-client 2.x) are served too (EngineSocketV3).
+    allow_eio3: bool = False
 
 
 @dataclass(slots=True)
@@ -100,6 +113,9 @@ _NO_FRAMES: deque[str | bytes] = deque()
 
 
 class EngineSocket:
+    # The Engine.IO protocol revision this session speaks (EngineSocketV3: 3).
+    protocol = 4
+
     def __init__(
         self, server: EngineServer, sid: str, transport: str, request: RequestInfo
     ) -> None:
@@ -129,7 +145,7 @@ class EngineSocket:
         self._ws_close: WebSocketClose | None = None
         self._writer: asyncio.Task[None] | None = None
         self._poll_pending = False
-        self._closing_payload = ""
+        self._closing_payload: str | bytes = ""
         self._loop = asyncio.get_running_loop()
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
@@ -149,6 +165,13 @@ class EngineSocket:
             "maxPayload": self.config.max_payload,
         }
         return "0" + orjson.dumps(body).decode()
+
+    def handshake_body(self) -> bytes:
+        """The polling handshake's answer: the open packet, as a payload."""
+        return self.open_packet().encode()
+
+    def opened(self) -> None:
+        """The transport has handed the open packet to the client (v3 sessions act on it)."""
 
     def set_admitted(self, admitted: bool) -> None:
         if self.closed or admitted == self.admitted:
@@ -261,6 +284,10 @@ class EngineSocket:
             return
         self.receive_packet(kind, data)
 
+    def decode_payload(self, body: bytes) -> list[tuple[EngineType, str | bytes | None]]:
+        """The packets of a polling POST body (ProtocolError if malformed)."""
+        return engine_decode_payload(body)
+
     def receive_packet(self, kind: EngineType, data: str | bytes | None) -> None:
         if self.closed:
             return
@@ -344,8 +371,13 @@ class EngineSocket:
 
     # -- polling transport -------------------------------------------------------------
 
-    async def poll(self, disconnected: asyncio.Future[None]) -> str | None:
-        """Answer one GET: wait for frames, return them as a payload; None if it must 400."""
+    def encode_payload(self, frames: list[str | bytes]) -> str | bytes:
+        """A polling answer carrying `frames` (always text in v4)."""
+        return engine_encode_payload(frames)
+
+    async def poll(self, disconnected: asyncio.Future[None]) -> str | bytes | None:
+        """Answer one GET: wait for frames, return them as a payload; None if it must 400.
+        Bytes only from a v3 session (its binary payload format)."""
         if self._poll_pending:
             # Two concurrent GETs are a protocol violation (spec: close the session).
             self.close("multiple poll requests")
@@ -365,13 +397,13 @@ class EngineSocket:
                     return ""
             if self.transport != "polling" or (self.upgrading and not self._outbox):
                 # Upgraded (or upgrading) meanwhile: release this GET; frames go to the WebSocket.
-                return "6"
+                return self.encode_payload(["6"])
             if self.closed:
-                return self._closing_payload or "1"
+                return self._closing_payload or self.encode_payload(["1"])
             frames = self._take_all(self.config.max_payload)
             if self._ping_undelivered and "2" in frames:
                 self._ping_carried()
-            return engine_encode_payload(frames)
+            return self.encode_payload(frames)
         finally:
             self._poll_pending = False
 
@@ -400,7 +432,7 @@ class EngineSocket:
             # client itself closed, a noop (as the reference server answers).
             frames = self._take_all() if flush else []
             frames.append("6" if reason == "client close" else "1")
-            self._closing_payload = engine_encode_payload(frames)
+            self._closing_payload = self.encode_payload(frames)
             if reason == "client close" and not self._poll_pending:
                 self.server.note_client_closed(self.sid)
         self.closed = True
@@ -472,11 +504,13 @@ class EngineServer:
         else:
             self._unadmitted.pop(client_ip, None)
 
-    def open(self, transport: str, request: RequestInfo) -> EngineSocket | None:
-        """A new session, or None when refusal() says no."""
+    def open(self, transport: str, request: RequestInfo, protocol: int = 4) -> EngineSocket | None:
+        """A new session of Engine.IO `protocol` (4, or 3 when the transport has checked
+        allow_eio3), or None when refusal() says no."""
         if self.refusal(request.client_ip) is not None:
             return None
-        session = EngineSocket(self, new_sid(), transport, request)
+        kind = EngineSocketV3 if protocol == 3 else EngineSocket
+        session = kind(self, new_sid(), transport, request)
         self.sessions[session.sid] = session
         self.count_unadmitted(request.client_ip, 1)
         session.handler = self.handler_factory(session)
@@ -508,3 +542,116 @@ class EngineServer:
         """True once, for a GET arriving within LATE_GET_GRACE of the client's close."""
         at = self._client_closed.pop(sid, None)
         return at is not None and asyncio.get_running_loop().time() - at <= LATE_GET_GRACE
+
+
+class EngineSocketV3(EngineSocket):
+    """An Engine.IO v3 session (engine.io 3.x's behaviour, for socket.io-client 2.x).
+
+    - The client drives the heartbeat: it sends ping "2" every pingInterval and the server
+      answers pong "3". Any packet from the client shows it alive; one silent for
+      pingInterval + pingTimeout is closed ("ping timeout"), as engine.io 3.x does.
+    - Polling payloads are ``<length>:<packet>`` (binary as ``b4<base64>``), or the XHR2
+      binary format when the handshake did not ask for ``b64`` and binary is queued.
+    - Binary WebSocket frames carry their packet type byte (codec_eio3).
+    """
+
+    protocol = 3
+
+    def __init__(
+        self, server: EngineServer, sid: str, transport: str, request: RequestInfo
+    ) -> None:
+        super().__init__(server, sid, transport, request)
+        # engine.io 3.x: a polling transport whose handshake had `b64` (any value) takes only
+        # text payloads; socket.io-client 2.x in Node asks for it (no XHR2 there).
+        self.base64_only = bool(request.query.get("b64"))
+        self._silence_limit = self.config.ping_interval + self.config.ping_timeout
+        self._last_heard = self._loop.time()
+
+    def open_packet(self) -> str:
+        body = {
+            "sid": self.sid,
+            "upgrades": ["websocket"] if self.transport == "polling" else [],
+            "pingInterval": int(self.config.ping_interval * 1000),
+            "pingTimeout": int(self.config.ping_timeout * 1000),
+        }
+        return "0" + orjson.dumps(body).decode()
+
+    def handshake_body(self) -> bytes:
+        return codec_eio3.encode_text_payload([self.open_packet()]).encode()
+
+    def opened(self) -> None:
+        # Socket.IO v4 (the protocol above Engine.IO v3) connects the default namespace
+        # without a CONNECT from the client: the handler does it now, after the open packet.
+        on_open = getattr(self.handler, "on_open", None)
+        if on_open is not None and not self.closed:
+            on_open()
+
+    # -- heartbeat: the client's pings, and a silence deadline ------------------------------
+
+    def start_heartbeat(self) -> None:
+        self._last_heard = self._loop.time()
+        # One timer per silence period, not one reset per packet: it re-arms itself at the
+        # deadline the latest packet moved it to.
+        self._ping_timer = self._loop.call_later(self._silence_limit, self._check_silence)
+
+    def _check_silence(self) -> None:
+        if self.closed:
+            return
+        deadline = self._last_heard + self._silence_limit
+        if self._loop.time() >= deadline:
+            self.close("ping timeout")
+        else:
+            self._ping_timer = self._loop.call_at(deadline, self._check_silence)
+
+    def heartbeat_overdue(self) -> bool:
+        return self._loop.time() >= self._last_heard + self._silence_limit
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    def receive(self, frame: str | bytes) -> None:
+        try:
+            kind, data = codec_eio3.decode_websocket_frame(frame)
+        except ProtocolError:
+            self.close("parse error")
+            return
+        self.receive_packet(kind, data)
+
+    def receive_packet(self, kind: EngineType, data: str | bytes | None) -> None:
+        if self.closed:
+            return
+        self._last_heard = self._loop.time()
+        if kind is EngineType.PING:
+            self.send_frame("3")  # engine.io 3.x answers without echoing the data
+        elif kind is not EngineType.PONG:  # a pong is never asked for: ignored, as 3.x does
+            super().receive_packet(kind, data)
+
+    def decode_payload(self, body: bytes) -> list[tuple[EngineType, str | bytes | None]]:
+        return codec_eio3.decode_payload(body)
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    def encode_payload(self, frames: list[str | bytes]) -> str | bytes:
+        return codec_eio3.encode_payload(frames, self.base64_only)
+
+    def attach_websocket(
+        self,
+        send: WebSocketSend,
+        close: WebSocketClose,
+        backlog: TransportBacklog | None = None,
+        write_now: DirectWrite | None = None,
+    ) -> None:
+        async def send_v3(frame: str | bytes) -> None:
+            await send(codec_eio3.encode_websocket_frame(frame))
+
+        # engine.io 3.x restarts the silence deadline when an upgrade completes.
+        self._last_heard = self._loop.time()
+        super().attach_websocket(
+            send_v3, close, backlog, None if write_now is None else _v3_direct_writer(write_now)
+        )
+
+
+def _v3_direct_writer(write_now: DirectWrite) -> DirectWrite:
+    def write_v3(frame: str | bytes) -> bool:
+        return write_now(codec_eio3.encode_websocket_frame(frame))
+
+    return write_v3

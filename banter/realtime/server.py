@@ -26,6 +26,7 @@ def engine_config() -> EngineConfig:
         max_sessions=limits["MAX_CONNECTIONS_PER_PROCESS"],
         max_unadmitted_per_ip=limits["MAX_HANDSHAKES_PER_IP"],
         max_unadmitted=limits["MAX_PENDING_HANDSHAKES"],
+        allow_eio3=bool(limits["ALLOW_EIO3"]),
     )
 
 

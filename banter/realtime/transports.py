@@ -23,7 +23,7 @@ from channels.exceptions import StopConsumer
 
 from banter.core import metrics
 from banter.realtime import lifecycle
-from banter.realtime.codec import ProtocolError, engine_decode_payload
+from banter.realtime.codec import ProtocolError
 from banter.realtime.engine import EngineConfig, EngineServer, EngineSocket, RequestInfo
 from banter.realtime.socketio import InboxLimits, Namespace, SocketIOServer
 from banter.realtime.tasks import spawn
@@ -116,7 +116,18 @@ class RealtimeServer:
         self._drained: set[str] = set()
         _live_servers.add(self)
 
-    def open_session(self, transport: str, info: RequestInfo) -> EngineSocket | None:
+    def protocol(self, query: dict[str, str]) -> int | None:
+        """The Engine.IO revision a request asks for, if served: 4, or 3 with allow_eio3."""
+        version = query.get("EIO")
+        if version == "4":
+            return 4
+        if version == "3" and self.config.allow_eio3:
+            return 3
+        return None
+
+    def open_session(
+        self, transport: str, info: RequestInfo, protocol: int = 4
+    ) -> EngineSocket | None:
         if not self.origins.allows(info.origin, info.host):
             # Kept open so CONNECT can be refused with data.code "origin_not_allowed";
             # the namespace refuses every CONNECT of such a session.
@@ -124,7 +135,7 @@ class RealtimeServer:
                 "origin denied origin=%s ip=%s transport=%s", info.origin, info.client_ip, transport
             )
             info.extra["origin_denied"] = True
-        return self.engine.open(transport, info)
+        return self.engine.open(transport, info, protocol)
 
     def refusal(self, info: RequestInfo) -> str | None:
         """Why a handshake from this client is refused now (counted and logged), or None."""
@@ -147,16 +158,21 @@ class RealtimeServer:
             await _respond(send, 204, b"", cors + _PREFLIGHT_HEADERS)
             return
         query = info.query
-        if query.get("EIO") != "4":
+        protocol = self.protocol(query)
+        if protocol is None:
             await _error(send, UNSUPPORTED, cors)
             return
         if query.get("transport") != "polling":
             code = BAD_REQUEST if query.get("transport") == "websocket" else UNKNOWN_TRANSPORT
             await _error(send, code, cors)
             return
+        if protocol == 3 and "j" in query:
+            # engine.io 3.x's JSONP polling (clients without XHR, or forceJSONP): not served.
+            await _error(send, BAD_REQUEST, cors)
+            return
         sid = query.get("sid")
         if sid is None:
-            await self._handshake(scope, method, info, cors, send)
+            await self._handshake(scope, method, info, cors, send, protocol)
             return
         session = self.engine.get(sid)
         if session is not None and session.heartbeat_overdue():
@@ -166,11 +182,11 @@ class RealtimeServer:
             if sid in self._drained:
                 await _shutting_down(send, cors)
             elif method == "GET" and self.engine.take_client_closed(sid):
-                await _respond(send, 200, b"6", cors + _TEXT)
+                await _respond(send, 200, b"6" if protocol == 4 else b"1:6", cors + _TEXT)
             else:
                 await _error(send, UNKNOWN_SID, cors)
             return
-        if session.transport != "polling":
+        if session.transport != "polling" or session.protocol != protocol:
             await _error(send, BAD_REQUEST, cors)
             return
         if method == "GET":
@@ -187,6 +203,7 @@ class RealtimeServer:
         info: RequestInfo,
         cors: list[tuple[bytes, bytes]],
         send: Send,
+        protocol: int,
     ) -> None:
         if method != "GET":
             await _error(send, BAD_HANDSHAKE_METHOD, cors)
@@ -203,7 +220,7 @@ class RealtimeServer:
             await _error(send, FORBIDDEN, cors, status=403)
             return
         refused = self.refusal(info)
-        session = None if refused else self.engine.open("polling", info)
+        session = None if refused else self.engine.open("polling", info, protocol)
         if session is None:
             # 503 when full or busy admitting a storm (try again later, or another
             # instance); 429 when this address holds too many unauthenticated sessions.
@@ -212,7 +229,8 @@ class RealtimeServer:
             body = orjson.dumps({"code": 3, "message": refused or "Server full"})
             await _respond(send, status, body, cors + _JSON)
             return
-        await _respond(send, 200, session.open_packet().encode(), cors + _TEXT)
+        await _respond(send, 200, session.handshake_body(), cors + _TEXT)
+        session.opened()
 
     async def _poll(
         self, session: EngineSocket, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]
@@ -232,6 +250,8 @@ class RealtimeServer:
                 await _shutting_down(send, cors)
             elif payload is None:
                 await _error(send, BAD_REQUEST, cors)
+            elif isinstance(payload, bytes):  # a v3 binary payload (engine.io 3.x's type)
+                await _respond(send, 200, payload, cors + _OCTETS)
             else:
                 await _respond(send, 200, payload.encode(), cors + _TEXT)
         finally:
@@ -247,7 +267,7 @@ class RealtimeServer:
             await _respond(send, 413, b'{"code":3,"message":"Payload too large"}', cors + _JSON)
             return
         try:
-            packets = engine_decode_payload(body)
+            packets = session.decode_payload(body)
         except ProtocolError:
             session.close("parse error")
             await _error(send, BAD_REQUEST, cors)
@@ -321,6 +341,7 @@ class RealtimeServer:
 
 _TEXT = [(b"content-type", b"text/plain; charset=UTF-8"), (b"cache-control", b"no-store")]
 _JSON = [(b"content-type", b"application/json")]
+_OCTETS = [(b"content-type", b"application/octet-stream"), (b"cache-control", b"no-store")]
 _PREFLIGHT_HEADERS = [
     (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
     (b"access-control-allow-headers", b"content-type, authorization"),
@@ -423,7 +444,8 @@ class EngineWebSocketConsumer(AsyncConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         query = dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1")))
-        if query.get("EIO") != "4" or query.get("transport") != "websocket":
+        protocol = self.realtime.protocol(query)
+        if protocol is None or query.get("transport") != "websocket":
             await self.send({"type": "websocket.close", "code": 1002})
             return
         if self.realtime.draining:
@@ -434,9 +456,10 @@ class EngineWebSocketConsumer(AsyncConsumer):
         sid = query.get("sid")
         if sid is not None:
             session = self.realtime.engine.get(sid)
-            if session is None:
-                # Unknown sid: refused before the accept, as the reference server answers
-                # the upgrade request with HTTP 400 "Session ID unknown".
+            if session is None or session.protocol != protocol:
+                # Unknown sid (or another Engine.IO revision's): refused before the accept,
+                # as the reference server answers the upgrade with HTTP 400 "Session ID
+                # unknown".
                 await self.send({"type": "websocket.close", "code": 1002})
                 return
             if session.transport != "polling" or session.upgrading:
@@ -454,7 +477,7 @@ class EngineWebSocketConsumer(AsyncConsumer):
             return
         info = request_info(self.scope)
         refused = self.realtime.refusal(info)
-        session = None if refused else self.realtime.open_session("websocket", info)
+        session = None if refused else self.realtime.open_session("websocket", info, protocol)
         if session is None:
             await self.send({"type": "websocket.close", "code": 1013})
             return
@@ -469,6 +492,7 @@ class EngineWebSocketConsumer(AsyncConsumer):
         )
         # After attaching: written directly, not queued for a writer task made just for it.
         session.send_frame(session.open_packet())
+        session.opened()
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         session = self.session

@@ -4,7 +4,8 @@ Whoever reads a polling session's sid can read and write as that session, and a 
 query string is a login: the servers' access logs (uvicorn.access, uvicorn's WebSocket lines,
 daphne's access log) print request paths with their query strings, and our own lines name
 engine sids. A real server process, access log at INFO, gets polling and WebSocket traffic
-carrying both; its whole stdout/stderr must hold neither value.
+carrying both, Engine.IO v3 traffic too (ALLOW_EIO3: socket.io-client 2.x sends its token as
+?token=); its whole stdout/stderr must hold neither value.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ def http(method: str, url: str, body: bytes | None = None) -> tuple[int, str]:
         return getattr(error, "code", 0), ""
 
 
-def polling_handshake(base: str, query: str = "") -> str:
-    status, body = http("GET", f"{base}/socket.io/?EIO=4&transport=polling{query}")
+def polling_handshake(base: str, query: str = "", eio: int = 4) -> str:
+    status, body = http("GET", f"{base}/socket.io/?EIO={eio}&transport=polling{query}")
     assert status == 200, body
+    if eio == 3:  # a v3 payload: "<length>:0{...}"
+        body = body.partition(":")[2]
     return str(json.loads(body[1:])["sid"])
 
 
@@ -50,12 +53,19 @@ def test_server_output_holds_no_sid_and_no_token(
         [sys.executable, "manage.py", "serve", "--port", str(port)],
         port=port,
         env=server_env(
-            e2e_database, port, ASGI_SERVER=asgi_server, LOG_LEVEL="INFO", LOG_FORMAT="plain"
+            e2e_database,
+            port,
+            ASGI_SERVER=asgi_server,
+            LOG_LEVEL="INFO",
+            LOG_FORMAT="plain",
+            ALLOW_EIO3="1",  # Engine.IO v3 clients send ?token= (their only way in a browser)
         ),
         log_path=tmp_path / f"redaction-{asgi_server}.log",
         cwd=ROOT,
     )
     token = "tok" + secrets.token_hex(20)
+    # Shaped like a JWT (so the server's checks get as far as a real one), never valid.
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJ" + secrets.token_urlsafe(24) + "." + secrets.token_urlsafe(16)
     sids: list[str] = []
     with server:
         base = server.url
@@ -79,13 +89,33 @@ def test_server_output_holds_no_sid_and_no_token(
         with ws_connect(f"{server.ws_url}/socket.io/?EIO=4&transport=websocket&sid={sid}") as ws:
             ws.send("2probe")
             assert ws.recv(timeout=10) == "3probe"
+        # Engine.IO v3 (socket.io-client 2.x): polling with ?token= and b64, a Socket.IO v2
+        # namespace CONNECT carrying the token in its own query, a WebSocket with ?token= and
+        # the upgrade of a v3 polling session.
+        sid = polling_handshake(base, f"&b64=1&token={jwt}", eio=3)
+        sids.append(sid)
+        session = f"{base}/socket.io/?EIO=3&transport=polling&sid={sid}"
+        assert http("GET", session)[0] == 200  # the implicit connect's refusal
+        connect = f"40/nope?token={jwt},"
+        assert http("POST", session, f"{len(connect)}:{connect}".encode())[0] == 200
+        assert http("GET", session)[0] == 200
+        http("POST", session, b"5:4hi")  # malformed: the session is closed
+        with ws_connect(f"{server.ws_url}/socket.io/?EIO=3&transport=websocket&token={jwt}") as ws:
+            assert str(ws.recv(timeout=10)).startswith("0{")
+            assert str(ws.recv(timeout=10)).startswith("44{")  # refused: not a real token
+        sid = polling_handshake(base, f"&token={token}", eio=3)
+        sids.append(sid)
+        with ws_connect(f"{server.ws_url}/socket.io/?EIO=3&transport=websocket&sid={sid}") as ws:
+            ws.send("2probe")
+            assert ws.recv(timeout=10) == "3probe"
         # A REST call with a query token (django.request, the access log).
         http("GET", f"{base}/api/users/me?token={token}")
     output = server.log_path.read_text(errors="replace")
     # The access log was on: the requests were logged, only without their queries.
-    assert output.count("/socket.io/") >= 6, output
+    assert output.count("/socket.io/") >= 13, output
     assert "/api/users/me" in output, output
     assert token not in output, output
+    assert jwt not in output and jwt.split(".")[1] not in output, output
     for sid in sids:
         assert sid not in output, output
-    assert "?EIO=" not in output, output
+    assert "?EIO=" not in output and "EIO=3" not in output, output

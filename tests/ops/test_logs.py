@@ -139,6 +139,41 @@ def test_other_loggers_keep_their_text_but_not_credentials() -> None:
     assert RedactFilter().filter(plain) and plain.args == (7, 3)  # untouched
 
 
+@pytest.mark.parametrize(
+    ("name", "msg", "args", "expected"),
+    [
+        (  # an Engine.IO v3 handshake: b64 and the v2 client's token query
+            "uvicorn.access",
+            '%s - "%s %s HTTP/%s" %d',
+            (
+                "127.0.0.1:5000",
+                "GET",
+                f"/socket.io/?EIO=3&transport=polling&b64=1&{QUERY}",
+                "1.1",
+                200,
+            ),
+            '127.0.0.1:5000 - "GET /socket.io/ HTTP/1.1" 200',
+        ),
+        (  # a Socket.IO v2 namespace CONNECT quoted by one of our lines
+            "banter.realtime.socketio",
+            "packet %s",
+            (f"40/chat?token={TOKEN},",),
+            "packet 40/chat?token=[redacted],",
+        ),
+        (  # a token no `token=` names: percent-encoded, after Bearer, raw
+            "banter.x",
+            "query %s header %s body %s",
+            (f"token%3D{TOKEN}", f"Bearer {TOKEN}", f"[{TOKEN}]"),
+            "query token%3D[redacted] header Bearer [redacted] body [[redacted]]",
+        ),
+    ],
+)
+def test_eio3_queries_and_unnamed_tokens_are_redacted(
+    name: str, msg: str, args: Any, expected: str
+) -> None:
+    assert _redacted(_server_record(name, msg, args)) == expected
+
+
 def test_a_bad_format_string_is_left_to_the_handler() -> None:
     record = _server_record("uvicorn.access", "%d items", ("not a number",))
     assert RedactFilter().filter(record) is True
