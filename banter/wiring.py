@@ -29,11 +29,13 @@ from banter.ops import gcwatch
 from banter.ops.body_limit import BodyLimit, limit_request_bodies
 from banter.ops.endpoints import build_routes
 from banter.realtime import hub, lifecycle
+from banter.realtime.admin_ui import AdminUI
 from banter.realtime.asgi_routing import ASGIApp, realtime_asgi
 from banter.realtime.hub import HubProvider
 from banter.realtime.namespace import BanterNamespace
 from banter.realtime.recovery import RecoverySource
 from banter.realtime.server import realtime_server
+from banter.realtime.socketio import Namespace
 from banter.realtime.transports import RealtimeServer
 from chat.recovery import RoomEventRecovery
 
@@ -45,11 +47,20 @@ def build_hubs(recovery: RecoverySource) -> HubProvider:
     return HubProvider(gap_source=recovery.missed_since, fill=recovery.missed_in_sequence)
 
 
+def build_admin_ui(hubs: HubProvider) -> AdminUI | None:
+    """The Socket.IO Admin UI's part of this instance when ADMIN_UI is on (else nothing of it
+    runs: no namespace, no taps)."""
+    return AdminUI.from_settings(hubs) if settings.BANTER["ADMIN_UI"] else None
+
+
 def build_realtime(
-    recovery: RecoverySource | None = None, hubs: HubProvider | None = None
+    recovery: RecoverySource | None = None,
+    hubs: HubProvider | None = None,
+    admin_ui: AdminUI | None = None,
 ) -> RealtimeServer:
     """The Socket.IO server of the event table, reading `recovery` (chat's room event log by
-    default) on `hubs` (built on that source by default), which become the process's hubs."""
+    default) on `hubs` (built on that source by default), which become the process's hubs;
+    with `admin_ui` (built from the settings by default) its namespace and taps."""
     if recovery is None:
         recovery = RoomEventRecovery()
     if hubs is None:
@@ -64,7 +75,15 @@ def build_realtime(
         recovery_source=recovery,
         hubs=hubs,
     )
-    return realtime_server({"/": namespace})
+    namespaces: dict[str, Namespace] = {"/": namespace}
+    if admin_ui is None:
+        admin_ui = build_admin_ui(hubs)
+    if admin_ui is not None:
+        namespaces = admin_ui.instrument(namespaces)
+    realtime = realtime_server(namespaces)
+    if admin_ui is not None:
+        admin_ui.attach(realtime.engine)
+    return realtime
 
 
 # Room for the multipart framing around an upload's bytes.
@@ -88,10 +107,16 @@ def build_application(django_app: Any) -> ASGIApp:
         lifecycle.on_shutdown(hook)
     recovery = RoomEventRecovery()
     hubs = build_hubs(recovery)
+    admin_ui = build_admin_ui(hubs)
     return realtime_asgi(
-        build_realtime(recovery, hubs),
+        build_realtime(recovery, hubs, admin_ui),
         http_fallback=limit_request_bodies(django_app, body_limit),
-        # The GC collector idles unless `manage.py serve` installed its policy.
-        background=[*socket_routes.BACKGROUND, gcwatch.run_collector],
+        # The GC collector idles unless `manage.py serve` installed its policy. The Admin UI
+        # joins the cluster at startup: a UI elsewhere sees this instance before its sockets.
+        background=[
+            *socket_routes.BACKGROUND,
+            gcwatch.run_collector,
+            *([admin_ui.start] if admin_ui is not None else []),
+        ],
         http_routes=build_routes(hubs),
     )

@@ -51,6 +51,11 @@ RECENT_DEDUPE_KEYS = 8  # dedupe keys of the last broadcasts a socket took
 class Namespace:
     """Behaviour of one namespace. Subclass and override what you need."""
 
+    def make_socket(self, connection: Connection, namespace: str) -> Socket:
+        """The Socket of a new connection to this namespace (a subclass may observe it:
+        banter/realtime/admin_taps.py)."""
+        return Socket(connection, namespace, self)
+
     async def on_connect(self, socket: Socket, auth: dict[str, Any] | None) -> None:
         """Accept (return) or refuse (raise ConnectRefused) before CONNECT is answered."""
 
@@ -309,6 +314,11 @@ class Connection:
         if not self.sockets:
             self.engine.close("connect timeout")
 
+    def on_open(self) -> None:
+        """Engine.IO v3 sessions only (socket.io-client 2.x speaks Socket.IO v4): the server
+        connects the default namespace as soon as the session is open, unasked."""
+        self._handle(Packet(PacketType.CONNECT), 0)
+
     def on_message(self, data: str | bytes) -> None:
         self._packet_size += len(data)
         try:
@@ -352,17 +362,25 @@ class Connection:
 
     async def _connect(self, packet: Packet) -> None:
         namespace = packet.namespace
+        # Socket.IO v4 (Engine.IO v3 sessions): CONNECT carries the client's query after the
+        # namespace ("40/chat?x=1,"), and its reply is a bare "40" (no sid, no pid).
+        legacy = self.engine.protocol == 3
+        if legacy:
+            namespace = namespace.partition("?")[0]
         handler = self.server.namespaces.get(namespace)
         if handler is None:
             self._send_connect_error(namespace, "Invalid namespace", None)
             return
         if namespace in self.sockets:
+            if legacy:  # "/" again after the implicit connect: nothing to do
+                return
             # Reconnecting a namespace on the same session is a client bug; refuse it.
             self._send_connect_error(namespace, "Already connected", None)
             return
-        socket = Socket(self, namespace, handler)
+        socket = handler.make_socket(self, namespace)
         self.sockets[namespace] = socket
-        auth = packet.data if isinstance(packet.data, dict) else None
+        # Socket.IO v4 has no CONNECT payload (nor recovery, which rides on it): none is read.
+        auth = packet.data if isinstance(packet.data, dict) and not legacy else None
         try:
             await handler.on_connect(socket, auth)
         except ConnectRefused as refused:
@@ -387,7 +405,7 @@ class Connection:
         socket.connected = True
         reply: dict[str, Any] = {"sid": socket.sid}
         reply.update(socket.state.pop("connect_reply_extra", {}))
-        socket._send(Packet(PacketType.CONNECT, namespace, reply))
+        socket._send(Packet(PacketType.CONNECT, namespace, None if legacy else reply))
         socket._start_delivery()
         try:
             await handler.on_connected(socket)
