@@ -9,8 +9,10 @@ PORT ?= 8000
 CHROMIUM := /usr/bin/chromium
 SOCKETIO_DIST := node_modules/socket.io-client/dist
 WEB_VENDOR := banter/web/static/web/vendor
+SDK := clients/js
+SDK_VENDOR := $(WEB_VENDOR)/banter-client
 
-.PHONY: run test test-fast lint fmt node-deps web-assets browser-deps migrate seed clean conformance conformance-suites chaos bench
+.PHONY: run test test-fast lint fmt node-deps web-assets sdk browser-deps migrate seed clean conformance conformance-suites chaos bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +31,9 @@ node-deps:
 	@$(MAKE) --no-print-directory web-assets
 
 # The web page (banter/web) uses the official socket.io-client browser build, copied from
-# node_modules into its static files. The copy is committed, so `make run` needs no node;
-# tests/browser/test_web_app.py checks it still matches node_modules after an npm upgrade.
+# node_modules into its static files, and the client SDK's build (clients/js/dist). The copies
+# are committed, so `make run` needs no node; tests/browser/test_web_app.py and
+# tests/clients/test_js_sdk.py check they still match after an npm upgrade or `make sdk`.
 web-assets:
 	@if [ -f $(SOCKETIO_DIST)/socket.io.min.js ]; then \
 		mkdir -p $(WEB_VENDOR); \
@@ -38,6 +41,19 @@ web-assets:
 			cmp -s $(SOCKETIO_DIST)/$$f $(WEB_VENDOR)/$$f || cp $(SOCKETIO_DIST)/$$f $(WEB_VENDOR)/$$f; \
 		done; \
 	else echo "node_modules/socket.io-client missing: keeping the vendored copy in $(WEB_VENDOR)"; fi
+	@mkdir -p $(SDK_VENDOR)
+	@for f in $(SDK)/dist/*.js; do \
+		cmp -s $$f $(SDK_VENDOR)/$${f##*/} || cp $$f $(SDK_VENDOR)/; \
+	done
+	@for f in $(SDK_VENDOR)/*.js; do [ -f $(SDK)/dist/$${f##*/} ] || rm -f $$f; done
+
+# The JavaScript client SDK (clients/js): regenerate its protocol and REST types from the
+# server (scripts/gen_client_protocol.py), compile it with tsc into clients/js/dist and copy
+# that to the page. dist/ and the generated sources are committed (tests/clients checks them).
+sdk: $(STAMP) node-deps
+	DEBUG=$${DEBUG:-1} $(BIN)/python scripts/gen_client_protocol.py
+	node node_modules/typescript/bin/tsc -p $(SDK)
+	@$(MAKE) --no-print-directory web-assets
 
 # Debian's Chromium for the browser test (tests/browser). Never fails the build: without it
 # that test skips with a reason (and fails under BANTER_REQUIRE_SERVICES=1).

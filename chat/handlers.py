@@ -7,8 +7,6 @@ commit; these handlers only adapt socket payloads and keep the socket's groups i
 
 from __future__ import annotations
 
-from typing import Any
-
 from banter.core.coalesce import Coalescer
 from banter.realtime.broadcast import room_group
 from banter.realtime.dispatch import EventContext, run_sync
@@ -42,7 +40,7 @@ class RoomHandlers:
         self.presence = presence
         self.messages = messages
 
-    async def join_room(self, ctx: EventContext, payload: RoomRef) -> dict[str, Any]:
+    async def join_room(self, ctx: EventContext, payload: RoomRef) -> payloads.RoomJoinedPayload:
         """Join (public rooms create the membership) and get the room's live state.
 
         The ack and a `room-joined` event to this socket carry the same data, so clients that
@@ -65,7 +63,7 @@ class RoomHandlers:
         typing_ids = [
             uid for uid in await self.typing.typing_users(view.room.pk) if uid != ctx.user_id
         ]
-        data = {
+        data: payloads.RoomJoinedPayload = {
             "roomId": view.room.pk,
             "room": payloads.room_payload(view),
             "onlineUsers": [
@@ -78,7 +76,7 @@ class RoomHandlers:
         ctx.emit(payloads.ROOM_JOINED, data)
         return data
 
-    async def leave_room(self, ctx: EventContext, payload: RoomRef) -> dict[str, Any]:
+    async def leave_room(self, ctx: EventContext, payload: RoomRef) -> payloads.RoomIdPayload:
         room_id = payload.room_id
         await run_sync(services.room_leave, user=ctx.user, room_id=room_id)
         await stop_typing(ctx, self.typing, room_id)
@@ -116,7 +114,7 @@ async def edit_message(ctx: EventContext, payload: EditMessage) -> payloads.Mess
     return await run_sync(reactions.with_reactions, message, ctx.user_id)
 
 
-async def delete_message(ctx: EventContext, payload: MessageRef) -> dict[str, Any]:
+async def delete_message(ctx: EventContext, payload: MessageRef) -> payloads.MessageDeletedPayload:
     message = await run_sync(services.message_delete, user=ctx.user, message_id=payload.message_id)
     return {"messageId": message.pk, "roomId": message.room_id, "seq": message.seq}
 

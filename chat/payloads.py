@@ -121,6 +121,35 @@ class RoomPayload(_RoomFields, total=False):
     members: list[MemberPayload]  # when the view loaded them
 
 
+class OnlineUserPayload(TypedDict):
+    userId: int
+    status: str
+
+
+class RoomJoinedPayload(TypedDict):
+    """The `join-room` ack and the `room-joined` event."""
+
+    roomId: int
+    room: RoomPayload
+    onlineUsers: list[OnlineUserPayload]
+    typingUsers: list[int]
+
+
+class RoomIdPayload(TypedDict):
+    """The `leave-room` ack."""
+
+    roomId: int
+
+
+class ReadPositionPayload(TypedDict):
+    """The `mark-read` ack: where the caller's read position stands."""
+
+    roomId: int
+    messageId: int | None
+    readAt: str | None
+    seq: int
+
+
 class UserTypingPayload(TypedDict):
     roomId: int
     userId: int

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from banter.core.timestamps import iso_utc
 from banter.realtime.dispatch import EventContext
 from chat.inbound import ReadMark
+from chat.payloads import ReadPositionPayload
 from chat.read_receipts import ReadPosition, ReadReceiptService
 
 
-def read_ack(position: ReadPosition) -> dict[str, Any]:
+def read_ack(position: ReadPosition) -> ReadPositionPayload:
     return {
         "roomId": position.room_id,
         "messageId": position.message_id,
@@ -24,6 +23,6 @@ class ReadReceiptHandlers:
     def __init__(self, receipts: ReadReceiptService) -> None:
         self.receipts = receipts
 
-    async def mark_read(self, ctx: EventContext, payload: ReadMark) -> dict[str, Any]:
+    async def mark_read(self, ctx: EventContext, payload: ReadMark) -> ReadPositionPayload:
         position = await self.receipts.mark_read(ctx.user, payload.room_id, payload.message_id)
         return read_ack(position)

@@ -6,19 +6,18 @@ PresenceService (presence/live.py), which holds the rules and this process's tim
 
 from __future__ import annotations
 
-from typing import Any
-
 from banter.realtime.dispatch import EventContext
 from presence import services
 from presence.inbound import StatusUpdate
 from presence.live import PresenceService
+from presence.payloads import StatusPayload
 
 
 class PresenceHandlers:
     def __init__(self, presence: PresenceService) -> None:
         self.presence = presence
 
-    async def presence_update(self, ctx: EventContext, payload: StatusUpdate) -> dict[str, Any]:
+    async def presence_update(self, ctx: EventContext, payload: StatusUpdate) -> StatusPayload:
         """`presence:update {status}`: online, away, busy, or invisible (appear offline)."""
         status = services.check_status(payload.status)
         await self.presence.set_status(ctx.user, status)

@@ -26,6 +26,12 @@ class UserOfflinePayload(TypedDict):
     lastSeen: str | None
 
 
+class StatusPayload(TypedDict):
+    """The `presence:update` ack: the status now in force."""
+
+    status: str
+
+
 class PresenceUpdatePayload(TypedDict):
     userId: int
     status: str

@@ -13,7 +13,11 @@ from django.conf import settings
 from banter.core.coalesce import Coalescer
 from banter.core.errors import validation_error
 from banter.notifications import selectors, services
-from banter.notifications.payloads import NotificationPayload, notification_payload
+from banter.notifications.payloads import (
+    NotificationPayload,
+    UnreadCountPayload,
+    notification_payload,
+)
 from banter.realtime.dispatch import EventContext, run_sync
 from banter.realtime.schema import EdgeSchema, Payload, require_object
 
@@ -66,7 +70,7 @@ def _explain_mark_read(payload: Any) -> None:
 MARK_READ = EdgeSchema(MarkRead, explain=_explain_mark_read)
 
 
-async def notifications_read(ctx: EventContext, payload: MarkRead) -> dict[str, Any]:
+async def notifications_read(ctx: EventContext, payload: MarkRead) -> UnreadCountPayload:
     """`{ids: [...]}` or `{all: true}` -> `{unread}`; other devices get notification:count."""
     unread = await run_sync(
         services.notifications_mark_read, user=ctx.user, ids=payload.ids, all=payload.all is True

@@ -16,6 +16,12 @@ class NotificationPayload(TypedDict):
     readAt: str | None
 
 
+class UnreadCountPayload(TypedDict):
+    """`notification:count` and the `notifications:read` ack."""
+
+    unread: int
+
+
 def notification_payload(notification: Notification) -> NotificationPayload:
     return {
         "id": notification.pk,

@@ -1,10 +1,18 @@
 // Banter web chat: a small demo client of the REST API (docs/api.md) and the Socket.IO
-// events (docs/protocol.md), with the official socket.io-client and no framework.
+// events (docs/protocol.md), with no framework. The connection, acks, the send queue,
+// de-duplication, gap fill and token refresh are the JavaScript client SDK's (clients/js,
+// copied to vendor/banter-client by `make web-assets`) over the official socket.io-client.
 //
 // Rule: user content (messages, names) is only ever set with textContent / createElement,
 // never parsed as HTML, so `<img src=x onerror=alert(1)>` shows as those characters.
 
 import { createCalls } from "./calls.js";
+import {
+  BanterError,
+  createBanterClient,
+  createRestClient,
+  newClientId,
+} from "./vendor/banter-client/index.js";
 
 const io = window.io; // vendor/socket.io.min.js, a classic script that runs before this module
 
@@ -12,7 +20,6 @@ const SESSION_KEY = "banter.session"; // sessionStorage: per tab, so two tabs ca
 const ROOM_KEY = "banter.room";
 const DEVICE_KEY = "banter.pushDevice"; // the push device id this tab's user has here
 const HISTORY_PAGE = 30;
-const ACK_TIMEOUT_MS = 10_000;
 // The server keeps a typing mark 5 s (TYPING_TIMEOUT) after the last typing-start and allows
 // 20 per 10 s: repeat well inside the timeout, stop after a pause.
 const TYPING_REPEAT_MS = 2_500;
@@ -30,9 +37,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   session: null, // {access, refresh, user}
-  socket: null,
-  everConnected: false,
-  revoked: false,
+  client: null, // the SDK's BanterClient (the socket) of this session
   rooms: new Map(), // roomId -> room (REST shape, kept current by events)
   roomOrder: [], // room ids, most recently active first
   currentRoomId: null,
@@ -93,13 +98,6 @@ function notice(text) {
   $("notice").textContent = text || "";
 }
 
-function newClientId() {
-  // crypto.randomUUID exists only in secure contexts; a plain-http deployment may not be one.
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 function formatTime(iso) {
   if (!iso) return "";
   return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -131,76 +129,34 @@ function pageActive() {
   return document.visibilityState === "visible" && document.hasFocus();
 }
 
-function tokenExpiry(token) {
-  // Only to skip a doomed first connect; the server does the real checks.
-  try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(payload)).exp * 1000;
-  } catch {
-    return 0;
-  }
-}
-
 // ---------------------------------------------------------------------------------------
-// REST
+// REST (the SDK's RestClient: the bearer token, refreshed once on a 401, one refresh at a
+// time since refresh tokens rotate)
 
-class ApiError extends Error {
-  constructor(status, body) {
-    super(body?.message || `HTTP ${status}`);
-    this.status = status;
-    this.code = body?.code;
-    this.details = body?.details;
-  }
+const rest = createRestClient({
+  onTokens(tokens) {
+    if (!state.session) return; // a login: saved by login()
+    state.session.access = tokens.access;
+    state.session.refresh = tokens.refresh;
+    saveSession();
+  },
+  onSessionExpired() {
+    if (state.session) endSession("Session expired: log in again.");
+  },
+});
+
+function httpError(status, body) {
+  // A failed upload or file fetch (XHR / fetch of its own): the SDK's error, as REST calls.
+  const message = body?.message || `HTTP ${status}`;
+  return new BanterError({ code: body?.code || "http_error", message, details: body?.details }, status);
 }
 
-async function request(method, path, body, token) {
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (token) headers.Authorization = `Bearer ${token}`;
-  // credentials "omit": the page authenticates with its JWT only, never an admin cookie.
-  const response = await fetch(path, {
-    method,
-    headers,
-    credentials: "omit",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
+function api(method, path, body) {
+  return rest.request(method, path, body);
 }
-
-async function api(method, path, body) {
-  try {
-    return await request(method, path, body, state.session?.access);
-  } catch (error) {
-    if (error.status !== 401 || !state.session) throw error;
-    await refreshTokens(); // the access token expired: refresh once and retry
-    return request(method, path, body, state.session.access);
-  }
-}
-
-let refreshing = null;
 
 function refreshTokens() {
-  // One refresh at a time: refresh tokens rotate, so a second concurrent use would be
-  // refused as reuse of a blacklisted token.
-  refreshing ??= (async () => {
-    try {
-      const pair = await request("POST", "/api/auth/token/refresh", {
-        refresh: state.session.refresh,
-      });
-      state.session.access = pair.access;
-      state.session.refresh = pair.refresh;
-      saveSession();
-    } catch (error) {
-      if (error.status === 401 || error.status === 400)
-        endSession("Session expired: log in again.");
-      throw error;
-    } finally {
-      refreshing = null;
-    }
-  })();
-  return refreshing;
+  return rest.refreshTokens();
 }
 
 function saveSession() {
@@ -208,24 +164,16 @@ function saveSession() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Socket.IO
+// Socket.IO (the SDK's BanterClient)
 
 function call(event, payload) {
-  // Emit with an ack; resolve with `data` of {ok, data}, reject with the error envelope.
-  return new Promise((resolve, reject) => {
-    state.socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, (timeoutError, answer) => {
-      if (timeoutError)
-        reject(Object.assign(new Error("No answer from the server"), { code: "timeout" }));
-      else if (answer.ok) resolve(answer.data);
-      else reject(Object.assign(new Error(answer.error.message), answer.error));
-    });
-  });
+  // Emit with an ack; resolve with `data` of {ok, data}, reject with the error.
+  if (!state.client) return Promise.reject(new Error("Not connected"));
+  return state.client.call(event, payload);
 }
 
 function connected() {
-  const socket = state.socket;
-  if (socket.connected) return Promise.resolve();
-  return new Promise((resolve) => socket.once("connect", resolve));
+  return Boolean(state.client?.connected);
 }
 
 function setConnection(kind, detail) {
@@ -240,118 +188,99 @@ function setConnection(kind, detail) {
 }
 
 function connect() {
-  // Default transports: HTTP long-polling first, then the upgrade to WebSocket.
-  // auth is a function so that every reconnect sends the current (refreshed) token.
-  const socket = io(location.origin, { auth: (cb) => cb({ token: state.session.access }) });
-  state.socket = socket;
+  // Default transports: HTTP long-polling first, then the upgrade to WebSocket. The SDK
+  // sends the current (refreshed) token on every reconnect, renews it on auth:expiring,
+  // resends unacknowledged messages after a reconnect, and delivers each room's messages
+  // once, in seq order (recovery replays de-duplicated, gaps paged over REST).
+  const client = createBanterClient({ url: location.origin, io, rest, autoConnect: false });
+  state.client = client;
 
-  socket.on("connect", () => {
-    const engine = socket.io.engine;
-    setConnection("connected", engine.transport.name);
-    engine.on("upgrade", (transport) => setConnection("connected", transport.name));
+  client.on("connect", ({ transport, reconnect, recovered }) => {
+    setConnection("connected", transport);
     notice("");
-    const reconnect = state.everConnected;
-    state.everConnected = true;
     if (state.currentRoomId !== null) joinCurrentRoom();
-    if (reconnect) resync(); // nothing is replayed on reconnect: catch up over REST
+    // Not recovered: the room list's counts over REST (the SDK pages the open room's
+    // messages itself).
+    if (reconnect && !recovered) resync();
   });
+  client.on("upgrade", ({ transport }) => setConnection("connected", transport));
 
-  socket.on("disconnect", (reason) => {
-    if (reason === "io client disconnect") return setConnection("offline");
-    if (reason === "io server disconnect") {
-      // The server ended the session (token expiry, logout elsewhere, abuse): no automatic
-      // reconnect. Log out when revoked, else refresh the token and connect again.
-      setConnection("offline");
-      if (state.revoked) return endSession("You were logged out.");
-      refreshTokens().then(
-        () => socket.connect(),
-        () => {},
-      );
-      return;
-    }
+  client.on("disconnect", ({ reason }) => {
+    // The server ended the session (token expiry, abuse): the SDK refreshes the token and
+    // connects again, or says "revoked" (logout elsewhere, deactivation).
+    if (reason === "io client disconnect" || reason === "io server disconnect")
+      return setConnection("offline");
     setConnection("reconnecting", reason);
   });
+  client.on("revoked", () => endSession("You were logged out."));
 
-  socket.io.on("reconnect_attempt", (attempt) =>
+  client.on("reconnect_attempt", ({ attempt }) =>
     setConnection("reconnecting", `attempt ${attempt}`),
   );
-  socket.io.on("reconnect_failed", () => setConnection("offline"));
+  client.on("reconnect_failed", () => setConnection("offline"));
 
-  socket.on("connect_error", (error) => {
-    if (socket.active) {
-      // A transport error: socket.io-client retries by itself (reconnect_attempt shows the count).
+  client.on("connect_error", ({ code, message, willRetry }) => {
+    if (willRetry) {
+      // A transport error (socket.io-client retries by itself), or an expired token (the SDK
+      // refreshes it and connects again).
       if ($("conn-status").dataset.state !== "reconnecting") setConnection("reconnecting");
       return;
     }
-    // The server refused the CONNECT: socket.io-client does not retry on its own.
-    const code = error.data?.code;
-    setConnection("offline", code || error.message);
-    if (code === "token_expired")
-      refreshTokens().then(
-        () => socket.connect(),
-        () => {},
-      );
-    else if (code === "token_invalid" || code === "auth_required" || code === "user_inactive")
+    // The server refused the CONNECT: nobody retries on their own.
+    setConnection("offline", code || message);
+    if (code === "token_invalid" || code === "auth_required" || code === "user_inactive")
       endSession("Your session is no longer valid: log in again.");
-    else notice(`Cannot connect: ${error.message}`);
+    else notice(`Cannot connect: ${message}`);
   });
 
-  socket.on("auth:expiring", async () => {
-    try {
-      await refreshTokens();
-      await call("auth:refresh", { token: state.session.access });
-    } catch (error) {
-      notice(`Could not renew the session: ${error.message}`);
-    }
-  });
+  client.on("refresh_failed", (error) => notice(`Could not renew the session: ${error.message}`));
 
-  socket.on("error", (error) => {
-    if (error.code === "unauthorized" && error.details?.reason) state.revoked = true;
+  client.on("error", (error) => {
     if (error.code !== "token_expired") notice(`${error.event || "server"}: ${error.message}`);
   });
 
-  socket.on("message-received", onMessageReceived);
-  socket.on("message-edited", (event) =>
+  client.on("message-received", onMessageReceived);
+  client.on("message-edited", (event) =>
     patchMessage(event.messageId, event.roomId, {
       content: event.content,
       editedAt: event.editedAt,
     }),
   );
-  socket.on("message-deleted", (event) =>
+  client.on("message-deleted", (event) =>
     patchMessage(event.messageId, event.roomId, {
       content: "",
       attachments: [], // as the server's payload of a deleted message: its files are gone
       deletedAt: new Date().toISOString(),
     }),
   );
-  socket.on("message-reaction", onMessageReaction);
-  socket.on("message-read", onMessageRead);
-  socket.on("user-typing", onUserTyping);
-  socket.on("user-stopped-typing", (event) => clearTyping(event.roomId, event.userId));
-  socket.on("user-online", (event) =>
+  client.on("message-reaction", onMessageReaction);
+  client.on("message-read", onMessageRead);
+  client.on("user-typing", onUserTyping);
+  client.on("user-stopped-typing", (event) => clearTyping(event.roomId, event.userId));
+  client.on("user-online", (event) =>
     setPresence(event.userId, { online: true, status: event.status }),
   );
-  socket.on("user-offline", (event) => {
+  client.on("user-offline", (event) => {
     setPresence(event.userId, { online: false, lastSeen: event.lastSeen });
     for (const roomId of state.typing.keys()) clearTyping(roomId, event.userId);
   });
-  socket.on("presence-update", (event) => setPresence(event.userId, { status: event.status }));
-  socket.on("notification:count", (event) => setNotifications(event.unread));
-  socket.on("user-joined-room", onUserJoinedRoom);
-  socket.on("user-left-room", onUserLeftRoom);
-  calls.attach(socket);
+  client.on("presence-update", (event) => setPresence(event.userId, { status: event.status }));
+  client.on("notification:count", (event) => setNotifications(event.unread));
+  client.on("user-joined-room", onUserJoinedRoom);
+  client.on("user-left-room", onUserLeftRoom);
+  calls.attach(client);
+  client.connect();
 }
 
 async function resync() {
   await loadRooms().catch(() => {});
-  if (state.currentRoomId !== null && state.historyLoaded) await catchUp();
 }
 
 // ---------------------------------------------------------------------------------------
 // Session
 
 async function login(username, password) {
-  const answer = await request("POST", "/api/auth/token", { username, password });
+  const answer = await rest.login(username, password);
   state.session = { access: answer.access, refresh: answer.refresh, user: answer.user };
   saveSession();
   await startSession();
@@ -362,14 +291,11 @@ async function startSession() {
   $("chat-view").hidden = false;
   $("session").hidden = false;
   $("me-name").textContent = displayName(me());
-  state.revoked = false;
-  state.everConnected = false;
-  if (tokenExpiry(state.session.access) < Date.now() + 5_000) {
-    try {
-      await refreshTokens();
-    } catch {
-      if (!state.session) return; // refused: back on the login form
-    }
+  rest.setTokens({ access: state.session.access, refresh: state.session.refresh });
+  try {
+    await rest.freshToken(5_000); // skip a doomed first connect
+  } catch {
+    if (!state.session) return; // refused: back on the login form
   }
   setupPush();
   calls.start();
@@ -390,9 +316,10 @@ async function startSession() {
 
 function endSession(message) {
   calls.stop(); // while the socket can still tell the server
-  state.socket?.disconnect();
-  state.socket = null;
+  state.client?.close();
+  state.client = null;
   state.session = null;
+  rest.setTokens(null);
   sessionStorage.removeItem(SESSION_KEY);
   sessionStorage.removeItem(ROOM_KEY);
   state.currentRoomId = null;
@@ -416,7 +343,8 @@ async function logout() {
   const refresh = state.session?.refresh;
   endSession();
   // Blacklists the refresh token; the server also closes this user's other sockets.
-  if (refresh) await request("POST", "/api/auth/logout", { refresh }).catch(() => {});
+  if (refresh)
+    await rest.request("POST", "/api/auth/logout", { refresh }, { auth: false }).catch(() => {});
 }
 
 // ---------------------------------------------------------------------------------------
@@ -482,12 +410,15 @@ async function openRoom(roomId) {
   renderMembers();
   renderTyping();
   renderSeenBy();
-  if (state.socket?.connected) joinCurrentRoom();
+  if (connected()) joinCurrentRoom();
   try {
     const page = await api("GET", `/api/rooms/${roomId}/messages?limit=${HISTORY_PAGE}`);
     if (openSeq !== state.openSeq) return;
     page.results.forEach(upsertMessage);
     state.historyLoaded = true;
+    // The SDK continues the room from here: later messages in seq order, a gap (or a
+    // reconnect that was not recovered) paged over REST.
+    state.client?.trackRoom(roomId, maxSeq());
     setOlder(page);
     scrollToBottom();
     renderSeenBy();
@@ -717,7 +648,7 @@ function renderMessage(entry) {
 
   const meta = el("div", "meta");
   meta.append(el("span", "author", displayName(entry.user)));
-  const pendingLabel = state.socket?.connected ? "sending…" : "waiting for connection…";
+  const pendingLabel = connected() ? "sending…" : "waiting for connection…";
   const time = el("time", "time", entry.pending ? pendingLabel : formatTime(entry.createdAt));
   if (entry.createdAt) time.dateTime = entry.createdAt;
   meta.append(time);
@@ -866,44 +797,27 @@ async function loadOlder() {
   }
 }
 
-async function catchUp() {
-  // After a reconnect or a gap in seq: page forward from the last seq we have.
-  const roomId = state.currentRoomId;
-  const openSeq = state.openSeq;
-  let after = maxSeq();
-  for (;;) {
-    const page = await api("GET", `/api/rooms/${roomId}/messages?after=${after}&limit=100`).catch(
-      () => null,
-    );
-    if (!page || openSeq !== state.openSeq) return;
-    const follow = nearBottom();
-    page.results.forEach(upsertMessage);
-    if (follow) scrollToBottom();
-    if (!page.hasMore || page.nextAfter === null) break;
-    after = page.nextAfter;
-  }
-  renderSeenBy();
-  maybeMarkRead();
-}
-
 function onMessageReceived(message) {
+  // From the SDK: each message once, in seq order per room (live, replayed or paged over
+  // REST after a gap).
   const room = state.rooms.get(message.roomId);
   if (!room) return void loadRooms().catch(() => {}); // a room we were just added to
+  // At or below the room's lastSeq (a gap paged over REST after the room list was
+  // reloaded): already in its unreadCount.
+  const isNew = message.seq > room.lastSeq;
   room.lastSeq = Math.max(room.lastSeq, message.seq);
   const fromOther = message.user.id !== me().id;
   const viewing = message.roomId === state.currentRoomId && pageActive();
-  if (fromOther && !viewing) room.unreadCount += 1;
+  if (fromOther && !viewing && isNew) room.unreadCount += 1;
   if (fromOther) clearTyping(message.roomId, message.user.id); // sending ends typing
   touchRoom(message.roomId);
   renderRooms();
   if (message.roomId !== state.currentRoomId) return;
-  const gap = state.historyLoaded && message.seq > maxSeq() + 1;
   const follow = nearBottom() || !fromOther;
   upsertMessage(message);
   if (follow) scrollToBottom();
   renderSeenBy();
-  if (gap) catchUp();
-  else maybeMarkRead();
+  maybeMarkRead();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -931,17 +845,18 @@ async function sendEntry(entry) {
   renderMessage(entry);
   scrollToBottom();
   try {
-    // Written while offline: wait for the connection, so the ack timeout only runs once the
-    // message has really gone out.
-    await connected();
-    // A retry reuses the clientId: the server returns the stored message instead of a copy.
-    const payload = { roomId: entry.roomId, content: entry.content, clientId: entry.clientId };
-    if (entry.attachments.length) payload.attachments = entry.attachments.map((file) => file.id);
-    const stored = await call("send-message", payload);
+    // The SDK's send queue: written while offline it waits for the connection, and a
+    // connection lost before the ack sends it again; a retry (the Retry button) reuses the
+    // clientId, so the server returns the stored message instead of storing a copy.
+    const stored = await state.client.send(entry.roomId, entry.content, {
+      clientId: entry.clientId,
+      attachments: entry.attachments.map((file) => file.id),
+    });
     upsertMessage(stored);
     renderSeenBy();
   } catch (error) {
-    if (!state.pending.has(entry.clientId)) return; // reconciled by message-received meanwhile
+    // Reconciled by message-received meanwhile, or the session ended.
+    if (!state.session || !state.pending.has(entry.clientId)) return;
     entry.pending = false;
     entry.failed = error.message;
     renderMessage(entry);
@@ -984,7 +899,7 @@ async function upload(pending) {
 async function uploadFile(pending) {
   // Refresh a token about to expire first: a 401 would only come after the whole body has
   // gone up, and the file would have to go up again.
-  if (tokenExpiry(state.session.access) < Date.now() + 30_000) await refreshTokens();
+  await rest.freshToken(30_000);
   try {
     return await postUpload(pending);
   } catch (error) {
@@ -1003,14 +918,14 @@ function postUpload(pending) {
     pending.xhr = xhr;
     xhr.open("POST", "/api/uploads");
     xhr.setRequestHeader("Accept", "application/json");
-    xhr.setRequestHeader("Authorization", `Bearer ${state.session.access}`);
+    xhr.setRequestHeader("Authorization", `Bearer ${rest.accessToken}`);
     xhr.responseType = "json";
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) pending.progress.value = event.loaded / event.total;
     });
     xhr.addEventListener("load", () => {
       if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.response);
-      else reject(new ApiError(xhr.status, xhr.response));
+      else reject(httpError(xhr.status, xhr.response));
     });
     // A body over the server's limit may be cut off before any answer: then only this fires.
     xhr.addEventListener("error", () => reject(new Error("the connection failed")));
@@ -1145,7 +1060,7 @@ function imageSource(attachment) {
 async function authorizedBlob(path) {
   const get = () =>
     fetch(path, {
-      headers: { Authorization: `Bearer ${state.session.access}` },
+      headers: { Authorization: `Bearer ${rest.accessToken}` },
       credentials: "omit",
     });
   let response = await get();
@@ -1153,7 +1068,7 @@ async function authorizedBlob(path) {
     await refreshTokens();
     response = await get();
   }
-  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  if (!response.ok) throw httpError(response.status, await response.json().catch(() => null));
   return response.blob();
 }
 
@@ -1203,11 +1118,11 @@ async function openAttachment(attachment) {
 
 function startTyping() {
   const roomId = state.currentRoomId;
-  if (roomId === null || !state.socket?.connected) return;
+  if (roomId === null || !connected()) return;
   const now = Date.now();
   if (now - state.typingSentAt > TYPING_REPEAT_MS) {
     state.typingSentAt = now;
-    state.socket.emit("typing-start", { roomId });
+    state.client.emit("typing-start", { roomId });
   }
   clearTimeout(state.typingIdleTimer);
   state.typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
@@ -1215,8 +1130,8 @@ function startTyping() {
 
 function stopTyping() {
   clearTimeout(state.typingIdleTimer);
-  if (state.typingSentAt && state.currentRoomId !== null && state.socket?.connected) {
-    state.socket.emit("typing-stop", { roomId: state.currentRoomId });
+  if (state.typingSentAt && state.currentRoomId !== null && connected()) {
+    state.client.emit("typing-stop", { roomId: state.currentRoomId });
   }
   state.typingSentAt = 0;
 }
@@ -1358,7 +1273,9 @@ async function setupPush() {
   const push = state.push; // replaced at logout: a late answer is for a session that ended
   let publicKey;
   try {
-    ({ publicKey } = await request("GET", "/api/push/vapid-public-key"));
+    ({ publicKey } = await rest.request("GET", "/api/push/vapid-public-key", undefined, {
+      auth: false,
+    }));
   } catch (error) {
     // 404: this server sends no pushes, so there is nothing to offer.
     if (error.status !== 404) notice(`Could not check for push notifications: ${error.message}`);

@@ -2,9 +2,10 @@
 // "Calls"). The server rings, keeps the call's state and relays the WebRTC offer, answer and
 // ICE candidates (`call:signal`, opaque to it); media flows between the two browsers.
 //
-// app.js owns the socket, the session and the rooms, and tells this module about them:
-// attach(socket) on every new socket, showRoom(room) when the open room or its members
-// change, start() / stop() with the session. Same rule as app.js: names are set as text only.
+// app.js owns the connection (the client SDK's BanterClient), the session and the rooms, and
+// tells this module about them: attach(client) on every new client (its on(event, listener)
+// works as a socket's), showRoom(room) when the open room or its members change, start() /
+// stop() with the session. Same rule as app.js: names are set as text only.
 
 // Until GET /api/calls/config answers: WebRTC with no STUN/TURN server (host candidates only,
 // enough on one network); never a hard-coded third-party server.
