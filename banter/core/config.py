@@ -250,6 +250,14 @@ class Config:
         "wire bytes of the events waiting for one socket's handler; beyond, it is closed",
         CONNECTIONS,
     )
+    # socket.io-client 2.x and older native clients (the seed's `allowEIO3: true`). They
+    # cannot send a CONNECT auth payload: a bearer header, or `?token=` on EIO=3 only.
+    ALLOW_EIO3: bool = knob(
+        False,
+        "accept Engine.IO v3 / Socket.IO v2 clients (socket.io-client 2.x), authenticated by "
+        "an `Authorization: Bearer` header or a `?token=` query",
+        CONNECTIONS,
+    )
     AUTH_EXPIRING_NOTICE: float = knob(
         60.0, "seconds before the token's `exp` that `auth:expiring` is sent", CONNECTIONS
     )
@@ -280,7 +288,9 @@ class Config:
     RATE_LIMIT_JOIN: RateSpec = rate_knob("join", "30/60/10", "`join-room`, `leave-room`")
     RATE_LIMIT_READ: RateSpec = rate_knob("read", "120/60/30", "`mark-read`")
     RATE_LIMIT_PRESENCE: RateSpec = rate_knob("presence", "10/60/5", "`presence:update`")
-    RATE_LIMIT_CALL: RateSpec = rate_knob("call", "10/60/5", "`call:initiate`")
+    RATE_LIMIT_CALL: RateSpec = rate_knob(
+        "call", "10/60/5", "`call:initiate`, `call:token-refresh`"
+    )
     # A search reads an index and ranks its matches: the costliest read a user can repeat.
     RATE_LIMIT_SEARCH: RateSpec = rate_knob("search", "30/60/10", "`GET /api/search/messages`")
     # WebRTC trickles dozens of ICE candidates per call setup.
@@ -549,6 +559,21 @@ class Config:
     )
     REAP_INTERVAL: float = knob(
         2.0, "how often survivors look for dead instances, seconds", OPERATIONS
+    )
+    # The official Socket.IO Admin UI (@socket.io/admin-ui) on the `/admin` namespace.
+    ADMIN_UI: bool = knob(
+        False, "serve the Socket.IO Admin UI's protocol on the `/admin` namespace", OPERATIONS
+    )
+    ADMIN_UI_USERNAME: str = knob("", "the Admin UI's login (with the password hash)", OPERATIONS)
+    # Never the password itself: `manage.py admin_ui_password` prints a Django hash.
+    ADMIN_UI_PASSWORD_HASH: str = knob(
+        "",
+        "Django password hash of the Admin UI's password (`manage.py admin_ui_password`); "
+        "unset: only a staff user's access token logs in",
+        OPERATIONS,
+    )
+    ADMIN_UI_READONLY: bool = knob(
+        False, "the Admin UI sees everything and can change nothing", OPERATIONS
     )
     METRICS_TOKEN: str = module_knob(
         "",
