@@ -446,8 +446,12 @@ class Connection:
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
+        # Socket.IO's reasons: the engine's "transport close"/"transport error" as they are,
+        # anything else the engine says (ping timeout, parse error...) as a transport reason.
+        if reason != "client close" and not reason.startswith("transport "):
+            reason = f"transport {reason}"
         for socket in list(self.sockets.values()):
-            self.drop(socket, f"transport {reason}" if reason != "client close" else reason)
+            self.drop(socket, reason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,3 +97,35 @@ async def test_events_wait_for_on_connected() -> None:
         "event: second",
     ]
     await client.disconnect()
+
+
+class Recorder(Namespace):
+    def __init__(self) -> None:
+        self.disconnects: list[str] = []
+
+    async def on_disconnect(self, socket: Socket, reason: str) -> None:
+        self.disconnects.append(reason)
+
+
+async def test_disconnect_reasons_are_socketio_reasons() -> None:
+    """The engine's "transport close" stays "transport close" (it was reported as
+    "transport transport close"); the engine's other reasons become transport reasons."""
+    namespace = Recorder()
+    client = await _open_and_connect(namespace)
+    assert (await client.receive_from()).startswith("40")
+    await client.disconnect()
+    for _ in range(100):
+        if namespace.disconnects:
+            break
+        await asyncio.sleep(0.01)
+    assert namespace.disconnects == ["transport close"]
+
+    client = await _open_and_connect(namespace)
+    assert (await client.receive_from()).startswith("40")
+    await client.send_to("garbage")  # not an Engine.IO packet: the engine closes the session
+    for _ in range(100):
+        if len(namespace.disconnects) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert namespace.disconnects[1] == "transport parse error"
+    await client.disconnect()
