@@ -168,7 +168,8 @@ class BanterNamespace(Namespace):
     async def _recover(
         self, socket: Socket, ctx: EventContext, auth_payload: dict[str, Any] | None
     ) -> None:
-        if self.recovery_source is None:
+        # Socket.IO v4 clients (Engine.IO v3 sessions) have no recovery: no pid to issue.
+        if self.recovery_source is None or socket.engine.protocol == 3:
             return
         try:
             result = await recovery.recover(self.recovery_source, ctx.user_id, auth_payload)

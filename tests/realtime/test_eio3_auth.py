@@ -59,9 +59,36 @@ def test_the_header_comes_before_the_query(banter_settings: Any) -> None:
     assert auth.handshake_token(None, info) == "from-header"
 
 
-async def connect(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> str:
+class CountingSource:
+    """A recovery source that only counts what it is asked (a v2 client has no recovery)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def high_water(self) -> int:
+        self.asked += 1
+        return 0
+
+    async def missed(self, user_id: int, after: int) -> list[tuple[int, str]] | None:
+        self.asked += 1
+        return []
+
+    async def missed_since(self, groups: set[str], since: float) -> list[tuple[str, int, str]]:
+        return []
+
+    async def missed_in_sequence(
+        self, group: str, after: int, first_seq: int, before_seq: int | None
+    ) -> list[tuple[int, int, str]]:
+        return []
+
+
+async def connect(
+    path: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    source: CountingSource | None = None,
+) -> str:
     """What the server sends after the open packet of a v3 WebSocket session on `path`."""
-    namespace = BanterNamespace({})
+    namespace = BanterNamespace({}, recovery_source=source)
     app = realtime_asgi(RealtimeServer({"/": namespace}, CONFIG, OriginPolicy(None)), None)
     client = WebsocketCommunicator(app, path, headers=headers)
     assert (await client.connect())[0]
@@ -77,8 +104,10 @@ async def test_v2_clients_connect_with_a_query_token_or_a_header(banter_settings
     user = await sync_to_async(User.objects.create_user)(username="v2", password="x")
     token = await sync_to_async(lambda: str(AccessToken.for_user(user)))()
     base = "/socket.io/?EIO=3&transport=websocket"
-    assert await connect(f"{base}&token={token}") == "40"
+    source = CountingSource()
+    assert await connect(f"{base}&token={token}", source=source) == "40"
     assert await connect(base, [(b"authorization", f"Bearer {token}".encode())]) == "40"
+    assert source.asked == 0  # no pid to issue, no recovery: no database read for it
 
 
 @pytest.mark.django_db(transaction=True)
